@@ -1,0 +1,104 @@
+"""Safe checkpoint reading and atomic writing.
+
+Every checkpoint gml writes holds only tensors and plain containers, so it loads
+under ``torch.load(weights_only=True)``. A foreign checkpoint that needs other
+globals loads only with ``trust=True`` (``--trust-checkpoint``), with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .errors import GmlUserError
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_file(path: str | Path, trust: bool = False, map_location: str = "cpu") -> Any:
+    """Load a checkpoint file safely; ``trust`` allows unsafe globals after a warning."""
+    path = Path(path)
+    if not path.is_file():
+        raise GmlUserError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported global"
+            raise GmlUserError(
+                f"checkpoint {path} needs globals that weights_only loading refuses ({first[:160]}); "
+                "if you trust its source, pass --trust-checkpoint"
+            ) from None
+    warnings.warn(f"loading {path} with weights_only=False (--trust-checkpoint): it can run code", stacklevel=2)
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def extract_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:
+    """The model weights of a gml, mmengine or torchvision checkpoint (prefixes stripped)."""
+    state = checkpoint
+    if isinstance(state, Mapping):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if key in state and isinstance(state[key], Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise GmlUserError("checkpoint holds no state dict of tensors")
+    out = dict(state)
+    for prefix in ("module.",):
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix):]: v for k, v in out.items()}
+    return out
+
+
+def load_weights(module: nn.Module, path: str | Path, trust: bool = False, prefix: str = "",
+                 strict: bool = True) -> None:
+    """Load weights into ``module``; ``prefix`` selects a sub-tree (e.g. ``"model."``)."""
+    state = extract_state_dict(load_file(path, trust))
+    if prefix:
+        picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        state = picked or state
+    elif state and all(k.startswith("model.") for k in state):
+        state = {k[len("model."):]: v for k, v in state.items()}
+    result = module.load_state_dict(state, strict=False)
+    missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+    if strict and (missing or unexpected):
+        raise GmlUserError(
+            f"checkpoint {path} does not fit the model: {len(missing)} missing keys "
+            f"({', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}), {len(unexpected)} unexpected keys "
+            f"({', '.join(unexpected[:3])}{'...' if len(unexpected) > 3 else ''})"
+        )

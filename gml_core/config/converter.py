@@ -1,0 +1,135 @@
+"""A strict cattrs converter and error reporting with full key paths.
+
+Strict means: no silent coercion. ``3.7`` is not an ``int``, ``"1e-3"`` is not a
+``float`` (an ``int`` is accepted where a ``float`` is expected), numbers are not
+strings, and unknown keys are errors with a did-you-mean.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from ..errors import ConfigError, did_you_mean, one_of
+from .spec import ComponentSpec
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _strict_int(value: Any, _type: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_describe(value)}")
+    return value
+
+
+def _strict_float(value: Any, _type: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _strict_str(value: Any, _type: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _strict_bool(value: Any, _type: type) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _structure_spec(value: Any, _type: type) -> ComponentSpec:
+    if isinstance(value, ComponentSpec):
+        return value
+    if isinstance(value, str):
+        return ComponentSpec(value, {})
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected a table with a 'type' key, got {_describe(value)}")
+    if "type" not in value:
+        raise TypeError(f"table has no 'type' key (keys: {one_of(value)})")
+    if not isinstance(value["type"], str):
+        raise TypeError(f"'type' must be a string, got {_describe(value['type'])}")
+    return ComponentSpec(value["type"], {k: v for k, v in value.items() if k != "type"})
+
+
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(ComponentSpec, _structure_spec)
+converter.register_unstructure_hook(ComponentSpec, lambda s: s.to_dict())
+
+
+def component_field(kind: str, **kwargs: Any) -> Any:
+    """An attrs field holding a ``ComponentSpec`` of registry ``kind``, checked at config time."""
+    metadata = {**kwargs.pop("metadata", {}), "gml_kind": kind}
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def join_path(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    key = str(key)
+    if not _IDENT.match(key):
+        return f'{path}["{key}"]'
+    return f"{path}.{key}" if path else key
+
+
+def _accepted(cls: Any) -> list[str]:
+    try:
+        return [a.alias if hasattr(a, "alias") and a.alias else a.name for a in attrs.fields(cls)]
+    except Exception:
+        return []
+
+
+def collect_problems(exc: BaseException, path: str, out: list[tuple[str, str]]) -> None:
+    """Flatten a cattrs exception tree into ``(key_path, message)`` pairs."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        accepted = _accepted(exc.cl)
+        for key in sorted(exc.extra_fields):
+            out.append((join_path(path, key), f"unknown key{did_you_mean(key, accepted)}; accepted keys: {one_of(accepted)}"))
+        return
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        for sub, note in with_notes:
+            key = getattr(note, "name", None)
+            if key is None:
+                key = getattr(note, "index", "?")
+            collect_problems(sub, join_path(path, key), out)
+        for sub in without:
+            collect_problems(sub, path, out)
+        return
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            collect_problems(sub, path, out)
+        return
+    if isinstance(exc, KeyError):
+        out.append((path, "required key is missing"))
+        return
+    message = str(exc.args[0]) if exc.args else type(exc).__name__
+    out.append((path, message))
+
+
+def structure(data: Any, cls: type[T], path: str = "", source: str | None = None) -> T:
+    """Structure ``data`` into ``cls``; every problem is raised at once as ``ConfigError``."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        problems: list[tuple[str, str]] = []
+        collect_problems(exc, path, problems)
+        raise ConfigError(problems, source) from None

@@ -1,0 +1,195 @@
+"""Load TOML or mmengine-style Python configs, apply overrides, structure them."""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+
+from ..errors import ConfigError, GmlUserError, did_you_mean, one_of
+from .converter import join_path, structure
+from .schema import AlgorithmConfig, RawRunConfig, RunConfig
+from .spec import ComponentSpec
+
+_INDEX = re.compile(r"^(?P<key>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
+
+
+def read_raw(path: str | Path) -> dict[str, Any]:
+    """Read a config file into plain data (TOML, or a Python config through mmengine)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GmlUserError(f"config file not found: {path}")
+    if path.suffix == ".toml":
+        try:
+            with path.open("rb") as fh:
+                return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise GmlUserError(f"{path}: invalid TOML: {exc}") from None
+    if path.suffix == ".py":
+        from mmengine.config import Config
+
+        try:
+            cfg = Config.fromfile(str(path))
+        except Exception as exc:
+            raise GmlUserError(f"{path}: cannot read Python config: {type(exc).__name__}: {exc}") from None
+        return _to_plain(cfg.to_dict())
+    raise GmlUserError(f"{path}: unsupported config format '{path.suffix}'; accepted: .toml, .py")
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key.path=value`` with the value read as a TOML value (bare words stay strings)."""
+    if "=" not in item:
+        raise GmlUserError(f"--cfg-options '{item}': expected key.path=value")
+    key, _, text = item.partition("=")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return key.strip(), value
+
+
+def apply_overrides(raw: dict[str, Any], items: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``key.path[i]=value`` overrides applied."""
+    raw = copy.deepcopy(raw)
+    for item in items:
+        key, value = parse_override(item)
+        node: Any = raw
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            m = _INDEX.match(part)
+            if not m:
+                raise GmlUserError(f"--cfg-options '{item}': bad key '{part}'")
+            name, idx = m.group("key"), [int(i) for i in re.findall(r"\d+", m.group("idx"))]
+            last = depth == len(parts) - 1
+            if not isinstance(node, dict):
+                raise GmlUserError(f"--cfg-options '{item}': '{'.'.join(parts[:depth])}' is not a table")
+            if last and not idx:
+                node[name] = value
+                break
+            node = node.setdefault(name, {} if not idx else [])
+            for j, i in enumerate(idx):
+                if not isinstance(node, list) or i >= len(node):
+                    raise GmlUserError(f"--cfg-options '{item}': no element [{i}] at '{name}'")
+                if last and j == len(idx) - 1:
+                    node[i] = value
+                else:
+                    node = node[i]
+    return raw
+
+
+def _translate(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    from ..plugins import get_host
+
+    translated = get_host().hook.gml_translate_config(config=raw, source=source)
+    return raw if translated is None else translated
+
+
+def structure_algorithm(table: Any, source: str | None = None) -> AlgorithmConfig:
+    """Phase two: structure the ``[algorithm]`` table into its algorithm's config class."""
+    from ..plugins import get_host
+
+    if not isinstance(table, dict) or not table:
+        raise ConfigError([("algorithm", "missing [algorithm] table with a 'type' key")], source)
+    algo_type = table.get("type")
+    if not isinstance(algo_type, str):
+        raise ConfigError([("algorithm.type", f"expected an algorithm name, got {algo_type!r}")], source)
+    reg = get_host().registry("algorithm")
+    if algo_type not in reg:
+        raise ConfigError([("algorithm.type", reg.unknown_message(algo_type))], source)
+    cls = reg.get(algo_type)
+    config_class = getattr(cls, "config_class", AlgorithmConfig)
+    return structure(table, config_class, "algorithm", source)
+
+
+def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_changes: Any) -> RunConfig:
+    """Read, override, structure and check a run config; raises ``ConfigError`` with every problem."""
+    source = str(path)
+    raw = _translate(read_raw(path), source)
+    raw = apply_overrides(raw, overrides)
+    problems: list[tuple[str, str]] = []
+    algorithm_table = raw.pop("algorithm", None)
+    base = _try(lambda: structure(raw, RawRunConfig, "", source), problems)
+    algorithm = _try(lambda: structure_algorithm(algorithm_table, source), problems)
+    if problems:
+        raise ConfigError(problems, source)
+    runtime = attrs.evolve(base.runtime, **{k: v for k, v in runtime_changes.items() if v is not None})
+    config = RunConfig(data=base.data, train=base.train, runtime=runtime, algorithm=algorithm, source=source)
+    check_components(config)
+    return config
+
+
+def _try(fn, problems: list[tuple[str, str]]):
+    try:
+        return fn()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+    except GmlUserError as exc:
+        problems.append(("", str(exc)))
+        return None
+
+
+def iter_component_fields(obj: Any, path: str = ""):
+    """Yield ``(kind, spec, key_path)`` for every ``component_field`` inside an attrs object."""
+    if attrs.has(type(obj)):
+        for field in attrs.fields(type(obj)):
+            value = getattr(obj, field.name)
+            sub = join_path(path, field.name)
+            kind = field.metadata.get("gml_kind")
+            if kind and isinstance(value, ComponentSpec):
+                yield kind, value, sub
+            else:
+                yield from iter_component_fields(value, sub)
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from iter_component_fields(value, join_path(path, i))
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from iter_component_fields(value, join_path(path, key))
+
+
+#: arguments the core fills in when building a component of this kind
+INJECTED = {"model": ("num_classes", "in_channels"), "dataset": ()}
+
+
+def check_components(config: Any) -> None:
+    """Resolve every typed component reference and type-check its arguments, all at once."""
+    from ..components import check_args, resolve
+
+    problems: list[tuple[str, str]] = []
+    for kind, spec, path in iter_component_fields(config):
+        try:
+            fn = resolve(kind, spec.type)
+        except GmlUserError as exc:
+            problems.append((join_path(path, "type"), str(exc)))
+            continue
+        args = {k: v for k, v in spec.args.items() if k != "init_from"} if kind == "model" else spec.args
+        _, found = check_args(fn, args, path, INJECTED.get(kind, ()))
+        problems.extend(found)
+    if problems:
+        raise ConfigError(problems, getattr(config, "source", None) or None)
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """Plain-data view of a typed config (``gml config show``)."""
+    from .converter import converter
+
+    out = converter.unstructure(config)
+    out.pop("source", None)
+    return out
+
+
+__all__ = ["apply_overrides", "check_components", "config_to_dict", "load_config", "read_raw",
+           "structure_algorithm", "did_you_mean", "one_of"]

@@ -1,0 +1,85 @@
+"""The top-level run config of ``gml run``.
+
+``algorithm`` is structured in two phases: first as a raw table, then into the
+``config_class`` of the registered algorithm named by ``algorithm.type``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping, Optional
+
+import attrs
+
+from .converter import component_field
+from .spec import ComponentSpec
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """Optimisation settings (``[train]``)."""
+
+    epochs: int = 5
+    batch_size: int = 64
+    val_batch_size: int = 256
+    optimizer: Literal["SGD", "AdamW", "Adam"] = "SGD"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+    lr_schedule: Literal["cosine", "step", "constant"] = "cosine"
+    lr_steps: list[int] = attrs.field(factory=list)
+    warmup_iters: int = 0
+    label_smoothing: float = 0.0
+    grad_clip: Optional[float] = None
+    val_interval: int = 1
+    num_workers: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class RuntimeConfig:
+    """Where and how a run is executed (``[runtime]``)."""
+
+    work_dir: str = ""
+    seed: int = 0
+    deterministic: bool = False
+    log_interval: int = 10
+    checkpoint_interval: int = 1
+    max_keep_ckpts: int = 2
+    save_best: bool = True
+    load_from: str = ""
+    resume: bool = False
+    launcher: Literal["none", "pytorch", "slurm"] = "none"
+    visualizer: list[Literal["local", "tensorboard", "mlflow"]] = attrs.field(factory=lambda: ["local"])
+    mlflow_tracking_uri: str = ""
+    mlflow_experiment: str = "gml"
+    progress: bool = True
+    trust_checkpoint: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class AlgorithmConfig:
+    """Base of every algorithm's typed config: ``type`` and the ``model`` it trains."""
+
+    type: str
+    model: ComponentSpec = component_field("model")
+
+
+@attrs.frozen(kw_only=True)
+class RawRunConfig:
+    """Phase one: everything typed except the algorithm table."""
+
+    data: ComponentSpec = component_field("dataset", factory=lambda: ComponentSpec("digits", {}))
+    train: TrainConfig = attrs.field(factory=TrainConfig)
+    runtime: RuntimeConfig = attrs.field(factory=RuntimeConfig)
+    algorithm: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    """A fully typed run: data, training, runtime and the algorithm's own config."""
+
+    data: ComponentSpec = component_field("dataset")
+    train: TrainConfig
+    runtime: RuntimeConfig
+    algorithm: AlgorithmConfig
+    source: str = ""

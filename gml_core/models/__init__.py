@@ -1,0 +1,1 @@
+"""Built-in models: the SmallCNN family for digits, and ``torchvision.*`` by name."""

@@ -1,0 +1,1 @@
+"""Training glue around mmengine's Runner."""
