@@ -101,6 +101,9 @@ class GmlAlgorithm(BaseModel):
         return self.deploy_model()(inputs)
 
     # -- lifecycle, called by gml's training hook --------------------------------------
+    def before_train(self, run: Any) -> None:
+        """Called once before the first iteration with a ``RunInfo`` (loaders, evaluate)."""
+
     def before_train_iter(self, iteration: int, epoch: int, max_iters: int) -> None:
         """Called before every training iteration (schedules)."""
 

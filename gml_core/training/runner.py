@@ -1,0 +1,172 @@
+"""Build an mmengine Runner from a typed ``RunConfig``, train, and summarise."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from ..algorithms.base import BuildContext
+from ..checkpoint import atomic_write_text
+from ..components import build
+from ..config.loader import config_to_dict
+from ..config.schema import RunConfig
+from ..plugins import get_host
+from .hooks import GmlHook
+from .optim import scheduler_configs
+from .run_info import RunInfo
+
+
+@attrs.frozen
+class RunResult:
+    """What ``gml run`` reports at the end."""
+
+    work_dir: Path
+    metrics: dict[str, float]
+    params: int
+    flops: int
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    log_file: Path | None
+    extra: dict[str, Any]
+
+    def rows(self) -> list[tuple[str, str]]:
+        from ..resources import format_count
+
+        rows = [(k, f"{v:.2f}") for k, v in self.metrics.items()]
+        rows += [("params", format_count(self.params, "M")), ("FLOPs", format_count(self.flops, "M"))]
+        rows += [(k, str(v)) for k, v in self.extra.items()]
+        rows += [("best checkpoint", str(self.best_checkpoint or "-")),
+                 ("last checkpoint", str(self.last_checkpoint or "-")), ("log", str(self.log_file or "-")),
+                 ("work dir", str(self.work_dir))]
+        return rows
+
+
+def _visualizer(config: RunConfig, work_dir: Path) -> dict[str, Any]:
+    backends = []
+    for name in config.runtime.visualizer:
+        if name == "local":
+            backends.append(dict(type="LocalVisBackend"))
+        elif name == "tensorboard":
+            backends.append(dict(type="TensorboardVisBackend"))
+        else:
+            uri = config.runtime.mlflow_tracking_uri or f"sqlite:///{(work_dir / 'mlflow.db').resolve()}"
+            backends.append(dict(type="MLflowVisBackend", tracking_uri=uri, exp_name=config.runtime.mlflow_experiment))
+    return dict(type="Visualizer", vis_backends=backends, name=f"gml-{os.getpid()}-{id(config)}")
+
+
+def _loader(dataset: Any, batch_size: int, shuffle: bool, workers: int) -> dict[str, Any]:
+    return dict(dataset=dataset, batch_size=batch_size, num_workers=workers, persistent_workers=False,
+                sampler=dict(type="DefaultSampler", shuffle=shuffle), collate_fn=dict(type="default_collate"))
+
+
+def _link_or_copy(src: Path, dst: Path) -> Path:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
+    """The mmengine Runner, the algorithm and gml's hook for one run."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.runner import Runner, set_random_seed
+
+    from .dist import init_distributed
+    from .metric import TopKAccuracy
+
+    rt, train = config.runtime, config.train
+    work_dir = Path(rt.work_dir or Path("work_dirs") / Path(config.source or "run").stem)
+    init_distributed(rt.launcher)
+    set_random_seed(rt.seed, deterministic=rt.deterministic)
+    bundle = build("dataset", config.data, "data")
+    context = BuildContext(bundle.info, train, work_dir, rt.trust_checkpoint)
+    host = get_host()
+    algorithm = host.hook.gml_build_algorithm(config=config.algorithm, context=context)
+    train_loader = _loader(bundle.train, train.batch_size, True, train.num_workers)
+    val_loader = _loader(bundle.val, train.val_batch_size, False, train.num_workers)
+    run_info = RunInfo(work_dir, None, None, bundle.info, config)
+    hook = GmlHook(run_info, host, progress=rt.progress and _is_tty())
+    distributed = rt.launcher != "none"
+    runner = Runner(
+        model=algorithm,
+        work_dir=str(work_dir),
+        train_dataloader=train_loader,
+        val_dataloader=val_loader,
+        val_evaluator=Evaluator([TopKAccuracy(bundle.info.num_classes)]),
+        train_cfg=dict(by_epoch=True, max_epochs=train.epochs, val_interval=train.val_interval),
+        val_cfg=dict(),
+        optim_wrapper=algorithm.build_optim_wrapper(train),
+        param_scheduler=scheduler_configs(train) or None,
+        default_hooks=dict(
+            timer=dict(type="IterTimerHook"),
+            logger=dict(type="LoggerHook", interval=rt.log_interval),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            checkpoint=dict(type="CheckpointHook", interval=rt.checkpoint_interval, max_keep_ckpts=rt.max_keep_ckpts,
+                            save_best="accuracy/top1" if rt.save_best else None, rule="greater"),
+            sampler_seed=dict(type="DistSamplerSeedHook"),
+        ),
+        custom_hooks=[hook],
+        launcher=rt.launcher,
+        env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo")),
+        randomness=dict(seed=rt.seed, deterministic=rt.deterministic),
+        visualizer=_visualizer(config, work_dir),
+        load_from=rt.load_from or None,
+        resume=rt.resume,
+        cfg=dict(gml=config_to_dict(config),
+                 **({"model_wrapper_cfg": dict(type="GmlDataParallel")} if distributed else {})),
+        experiment_name=f"{work_dir.name}",
+    )
+    run_info.train_loader = runner.train_dataloader
+    run_info.val_loader = runner.val_dataloader
+    return runner, algorithm, hook
+
+
+def _is_tty() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def _finish(runner: Any, algorithm: Any, hook: GmlHook, work_dir: Path) -> RunResult:
+    from ..resources import count_flops, count_params
+
+    deploy = algorithm.deploy_model()
+    metrics = hook.last_metrics or hook.run_info.evaluate(deploy)
+    params = count_params(deploy)
+    flops = count_flops(deploy, hook.run_info.data.input_shape)
+    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
+    best_path = _link_or_copy(best[-1], work_dir / "best.pth") if best else None
+    last_ref = work_dir / "last_checkpoint"
+    last_path = None
+    if last_ref.is_file():
+        last = Path(last_ref.read_text().strip())
+        if last.is_file():
+            last_path = _link_or_copy(last, work_dir / "latest.pth")
+    log_file = Path(runner.log_dir) / f"{runner.timestamp}.log"
+    result = RunResult(work_dir, metrics, params, flops, best_path, last_path,
+                       log_file if log_file.is_file() else None, hook.summary_rows)
+    summary = {"metrics": metrics, "params": params, "flops": flops,
+               "best_checkpoint": str(best_path or ""), "last_checkpoint": str(last_path or ""),
+               "log": str(result.log_file or ""), "extra": {k: str(v) for k, v in hook.summary_rows.items()}}
+    atomic_write_text(work_dir / "summary.json", json.dumps(summary, indent=2))
+    return result
+
+
+def run(config: RunConfig) -> RunResult | None:
+    """Train and evaluate; returns the summary on rank 0 (None on other ranks)."""
+    runner, algorithm, hook = build_runner(config)
+    runner.train()
+    if runner.rank != 0:
+        return None
+    with torch.no_grad():
+        return _finish(runner, algorithm, hook, Path(runner.work_dir))
