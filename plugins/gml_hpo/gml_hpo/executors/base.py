@@ -92,7 +92,16 @@ class TrialLaunch:
 
 
 class Executor(abc.ABC):
-    """Base class of trial executors. Handles are strings persisted in the task store."""
+    """Base class of trial executors.
+
+    Handles are strings persisted in the task store and must be self-sufficient: after
+    a scheduler restart ``poll`` / ``cancel`` / ``reattach`` receive only the handle in
+    a new process (encode what you need, e.g. the trial directory for the sentinel).
+    The scheduler enforces ``time_limits_per_job`` itself (graceful cancel, then a hard
+    cancel after a grace period); ``launch.time_limit_s`` lets a backend also set its
+    own limit (e.g. Slurm ``--time``). The scheduler calls these methods from a single
+    thread.
+    """
 
     #: name of the ``scheduler`` sub-table holding this executor's options (None: no options)
     options_key: ClassVar[str | None] = None

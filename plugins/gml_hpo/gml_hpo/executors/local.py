@@ -1,0 +1,132 @@
+"""The local executor: each trial is a bash process in its own session / process group.
+
+Handles are self-sufficient strings ``local:<pid>:<start-ticks>:<trial_dir>`` so a
+restarted scheduler can poll, cancel and re-attach trials it did not start; the
+process start time (from /proc) guards against a recycled pid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from .base import PID_FILE, SCRIPT_FILE, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
+
+
+def _proc_start(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks ('' off Linux), None if it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read().decode("ascii", "replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _alive_by_signal(pid)
+    fields = stat[stat.rfind(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]  # field 22 of stat: starttime
+
+
+def _alive_by_signal(pid: int) -> str | None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return ""
+    return ""
+
+
+def _parse(handle: str) -> tuple[int, str, Path]:
+    kind, pid, start, trial_dir = handle.split(":", 3)
+    if kind != "local":
+        raise ValueError(f"not a local executor handle: {handle!r}")
+    return int(pid), start, Path(trial_dir)
+
+
+class LocalExecutor(Executor):
+    """Runs trials as local subprocesses (``scheduler.type: LocalScheduler``)."""
+
+    def __init__(self, options=None, **kwargs):
+        super().__init__(options, **kwargs)
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._cancelled: set[str] = set()
+
+    def submit(self, launch: TrialLaunch) -> str:
+        script = write_trial_script(launch)
+        for stale in ("exit_code", PID_FILE):
+            (launch.trial_dir / stale).unlink(missing_ok=True)
+        proc = subprocess.Popen(
+            ["bash", str(script)], cwd=str(launch.trial_dir), start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, **launch.env},
+        )
+        handle = f"local:{proc.pid}:{_proc_start(proc.pid) or ''}:{launch.trial_dir}"
+        self._procs[handle] = proc
+        return handle
+
+    def _alive(self, handle: str) -> bool:
+        pid, start, _ = _parse(handle)
+        now = _proc_start(pid)
+        return now is not None and (not start or not now or now == start)
+
+    def poll(self, handles: list[str]) -> dict[str, JobStatus]:
+        out: dict[str, JobStatus] = {}
+        for handle in handles:
+            _, _, trial_dir = _parse(handle)
+            proc = self._procs.get(handle)
+            running = proc.poll() is None if proc is not None else self._alive(handle)
+            rc = read_exit_code(trial_dir)
+            if rc is not None:
+                out[handle] = JobStatus(JobState.FINISHED, rc)
+            elif running:
+                out[handle] = JobStatus(JobState.RUNNING)
+            elif handle in self._cancelled:
+                out[handle] = JobStatus(JobState.CANCELLED, None, "cancelled")
+            elif proc is not None:
+                out[handle] = JobStatus(JobState.FAILED, None, f"trial wrapper ended with status {proc.returncode}")
+            else:
+                out[handle] = JobStatus(JobState.LOST, None, "process gone without an exit_code sentinel")
+        return out
+
+    def cancel(self, handle: str, graceful: bool = True) -> None:
+        pid, _, _ = _parse(handle)
+        self._cancelled.add(handle)
+        if graceful and not self._alive(handle):
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM if graceful else signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc = self._procs.get(handle)
+        if proc is not None:
+            proc.poll()
+
+    def reattach(self, handle: str) -> bool:
+        return self._alive(handle)
+
+    def recover(self, launch: TrialLaunch) -> str | None:
+        try:
+            pid = int((launch.trial_dir / PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        start = _proc_start(pid)
+        if start is None:
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return None
+        if str(launch.trial_dir / SCRIPT_FILE) not in cmdline:
+            return None
+        return f"local:{pid}:{start}:{launch.trial_dir}"
+
+    def describe(self) -> str:
+        return "local subprocesses"
+
+    def close(self) -> None:
+        for proc in self._procs.values():
+            proc.poll()
