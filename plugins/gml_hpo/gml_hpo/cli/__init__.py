@@ -1,0 +1,1 @@
+"""Command lines: search-init, search-run, search-ctl and ``gml search ...``."""
