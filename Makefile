@@ -1,0 +1,32 @@
+# gml developer entry points. Fresh machine: `make demo` (showcase) or `make test` (test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PLUGINS := $(sort $(wildcard plugins/gml_*))
+STAMP := $(VENV)/.gml-installed
+
+.PHONY: install demo test system-deps bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt requirements-dev.txt $(wildcard plugins/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -c constraints.txt -e . $(foreach p,$(PLUGINS),-e $(p)$(if $(wildcard $(p)/.extras),[$(shell cat $(p)/.extras)])) -r requirements-dev.txt
+	touch $@
+
+# Debian packages used by tests and benchmarks (Fashion-MNIST files, a single-node Slurm); needs root.
+system-deps:
+	bash scripts/system_deps.sh
+
+demo: install
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/demo.sh
+
+test: install system-deps
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/test.sh
+
+bench: install
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/bench.sh
+
+clean:
+	rm -rf work_dirs

@@ -1,0 +1,1 @@
+"""gml-hello: the example third-party plugin (see docs/plugins.md)."""
