@@ -19,19 +19,55 @@ def _transform(size: int, mean, std, train: bool):
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
-def cifar10(root: str = "data/cifar10", resize: int = 0, augment: bool = True) -> DataBundle:
-    """CIFAR-10 from its ``cifar-10-batches-py`` folder (never downloaded)."""
-    from torchvision.datasets import CIFAR10
+def _read_cifar_batch(path: Path) -> tuple["np.ndarray", list[int]]:
+    import pickle
 
-    folder = Path(root)
-    if not (folder / "cifar-10-batches-py").is_dir():
-        raise GmlUserError(f"data.root: no cifar-10-batches-py folder in '{root}'; download CIFAR-10 "
-                           "(python version) and extract it there")
-    train = CIFAR10(str(folder), train=True, download=False,
-                    transform=_transform(resize, _CIFAR_MEAN, _CIFAR_STD, augment))
-    val = CIFAR10(str(folder), train=False, download=False, transform=_transform(resize, _CIFAR_MEAN, _CIFAR_STD, False))
+    import numpy as np
+
+    with path.open("rb") as fh:
+        batch = pickle.load(fh, encoding="latin1")  # the format is a pickle of numpy arrays and lists
+    data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return data, list(batch["labels"])
+
+
+class _ArrayImages:
+    """Images as an HWC uint8 array plus labels, with a torchvision transform."""
+
+    def __init__(self, images, labels, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[index])), self.labels[index]
+
+
+def cifar10(root: str = "data/cifar10", resize: int = 0, augment: bool = True) -> DataBundle:
+    """CIFAR-10 from its ``cifar-10-batches-py`` folder (the python version; never downloaded).
+
+    Read directly rather than through ``torchvision.datasets.CIFAR10``, which checks the
+    official archive's md5 sums and so refuses subsets or re-packed copies of the data.
+    """
+    import numpy as np
+
+    folder = Path(root) / "cifar-10-batches-py"
+    train_files = sorted(folder.glob("data_batch_*"))
+    if not train_files or not (folder / "test_batch").is_file():
+        raise GmlUserError(f"data.root: no CIFAR-10 batches (data_batch_*, test_batch) in '{folder}'; download "
+                           "CIFAR-10 (python version) and extract it under data.root")
+    parts = [_read_cifar_batch(f) for f in train_files]
+    train_x = np.concatenate([p[0] for p in parts])
+    train_y = [label for p in parts for label in p[1]]
+    val_x, val_y = _read_cifar_batch(folder / "test_batch")
     size = resize or 32
-    return DataBundle(train, val, DataInfo(10, 3, (size, size)))
+    return DataBundle(
+        _ArrayImages(train_x, train_y, _transform(resize, _CIFAR_MEAN, _CIFAR_STD, augment)),
+        _ArrayImages(val_x, val_y, _transform(resize, _CIFAR_MEAN, _CIFAR_STD, False)),
+        DataInfo(10, 3, (size, size)),
+    )
 
 
 def imagefolder(root: str, resize: int = 224, train_dir: str = "train", val_dir: str = "val",

@@ -1,0 +1,124 @@
+"""End-to-end training through mmengine: summary, checkpoints, resume, trust flag, distributed."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gml_core.checkpoint import load_file, load_weights
+from gml_core.errors import GmlUserError
+
+REPO = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+[data]
+type = "digits"
+[train]
+epochs = {epochs}
+batch_size = 128
+lr = 0.1
+[runtime]
+work_dir = "{work_dir}"
+progress = false
+log_interval = 5
+[algorithm]
+type = "Supervised"
+model = {{ type = "gml.SmallCNN", width = 4 }}
+"""
+
+
+def config(tmp_path: Path, epochs: int = 2, name: str = "run.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(CONFIG.format(epochs=epochs, work_dir=tmp_path / "wd"))
+    return path
+
+
+def test_run_summary_checkpoints_and_resume(gml, tmp_path):
+    first = gml("run", str(config(tmp_path, 2)))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "gml run summary" in first.stdout and "accuracy/top1" in first.stdout and "FLOPs" in first.stdout
+    wd = tmp_path / "wd"
+    summary = json.loads((wd / "summary.json").read_text())
+    assert summary["metrics"]["accuracy/top1"] > 50
+    assert summary["params"] > 0 and summary["flops"] > 0
+    assert Path(summary["log"]).is_file()
+    for name in ("best.pth", "latest.pth", "epoch_2.pth"):
+        ckpt = torch.load(wd / name, map_location="cpu", weights_only=True)  # plain data only
+        assert "state_dict" in ckpt
+    latest = torch.load(wd / "latest.pth", weights_only=True)
+    assert latest["meta"]["epoch"] == 2 and latest["message_hub"]["log_scalars"]
+
+    second = gml("run", str(config(tmp_path, 3)), "--resume")
+    assert second.returncode == 0, second.stderr[-3000:]
+    log = second.stdout + second.stderr
+    assert "resumed epoch: 2" in log
+    assert "Epoch(train) [1]" not in log and "Epoch(train) [3]" in log
+    assert torch.load(wd / "latest.pth", weights_only=True)["meta"]["epoch"] == 3
+
+
+def test_load_weights_from_gml_checkpoint(tmp_path, gml):
+    result = gml("run", str(config(tmp_path, 1)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    from gml_core.models.small_cnn import SmallCNN
+
+    model = SmallCNN(width=4)
+    load_weights(model, tmp_path / "wd" / "best.pth")
+    saved = torch.load(tmp_path / "wd" / "best.pth", weights_only=True)["state_dict"]
+    assert torch.equal(model.head.fc.weight, saved["model.head.fc.weight"])
+
+
+class Opaque:
+    """Something weights_only loading refuses."""
+
+
+def test_unsafe_checkpoint_needs_explicit_trust(tmp_path):
+    path = tmp_path / "foreign.pth"
+    torch.save({"state_dict": {"w": torch.ones(1)}, "extra": Opaque()}, path)
+    with pytest.raises(GmlUserError, match="--trust-checkpoint"):
+        load_file(path)
+    with pytest.warns(UserWarning, match="weights_only=False"):
+        assert torch.equal(load_file(path, trust=True)["state_dict"]["w"], torch.ones(1))
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(GmlUserError, match="checkpoint not found"):
+        load_file(tmp_path / "none.pth")
+
+
+def test_distributed_two_processes_train_identical_weights(tmp_path):
+    cfg = config(tmp_path, 1)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "gml_core", "run", str(cfg), "--launcher", "pytorch",
+           "--cfg-options", "runtime.checkpoint_interval=1"]
+    # each rank writes its final weights for comparison
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys, torch, torch.distributed as dist\n"
+        "from gml_core.hookspecs import hookimpl\n"
+        "class P:\n"
+        "    @hookimpl\n"
+        "    def gml_on_evaluate(self, algorithm, iteration, epoch, metrics):\n"
+        f"        torch.save(algorithm.state_dict(), r'{tmp_path}/rank%d.pth' % dist.get_rank())\n"
+        "from gml_core import plugins\n"
+        "host = plugins.get_host(); host.pm.register(P(), name='probe')\n"
+        "from gml_core.cli import main\n"
+        "main(sys.argv[1:])\n")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           str(probe), "run", str(cfg), "--launcher", "pytorch"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    a = torch.load(tmp_path / "rank0.pth", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pth", weights_only=True)
+    assert a.keys() == b.keys()
+    for key in a:
+        if "running" in key or "num_batches" in key:
+            continue  # BN statistics are per-rank (not broadcast), as with DDP's broadcast_buffers=False
+        assert torch.equal(a[key], b[key]), key
+    initial = torch.load(tmp_path / "wd" / "epoch_1.pth", weights_only=True)["state_dict"]
+    assert torch.equal(initial["model.head.fc.weight"], a["model.head.fc.weight"])
