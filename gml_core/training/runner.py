@@ -122,7 +122,7 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
         visualizer=_visualizer(config, work_dir),
         load_from=rt.load_from or None,
         resume=rt.resume,
-        cfg=dict(gml=config_to_dict(config),
+        cfg=dict(gml=config_to_dict(config), work_dir=str(work_dir),
                  **({"model_wrapper_cfg": dict(type="GmlDataParallel")} if distributed else {})),
         experiment_name=f"{work_dir.name}",
     )
