@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt requirements-dev.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -c constraints.txt -e . $(foreach p,$(PLUGINS),-e $(p)$(if $(wildcard $(p)/.extras),[$(shell cat $(p)/.extras)])) -r requirements-dev.txt
+	$(BIN)/python -m pip install -c constraints.txt -e . $(addprefix -e ,$(PLUGINS)) -r requirements-dev.txt
 	touch $@
 
 # Debian packages used by tests and benchmarks (Fashion-MNIST files, a single-node Slurm); needs root.
