@@ -92,6 +92,8 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
     context = BuildContext(bundle.info, train, work_dir, rt.trust_checkpoint)
     host = get_host()
     algorithm = host.hook.gml_build_algorithm(config=config.algorithm, context=context)
+    if rt.load_from:
+        _load_from(algorithm, rt.load_from, rt.trust_checkpoint)
     train_loader = _loader(bundle.train, train.batch_size, True, train.num_workers)
     val_loader = _loader(bundle.val, train.val_batch_size, False, train.num_workers)
     run_info = RunInfo(work_dir, None, None, bundle.info, config)
@@ -120,7 +122,6 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo")),
         randomness=dict(seed=rt.seed, deterministic=rt.deterministic),
         visualizer=_visualizer(config, work_dir),
-        load_from=rt.load_from or None,
         resume=rt.resume,
         cfg=dict(gml=config_to_dict(config), work_dir=str(work_dir),
                  **({"model_wrapper_cfg": dict(type="GmlDataParallel")} if distributed else {})),
@@ -129,6 +130,17 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
     run_info.train_loader = runner.train_dataloader
     run_info.val_loader = runner.val_dataloader
     return runner, algorithm, hook
+
+
+def _load_from(algorithm: Any, path: str, trust: bool) -> None:
+    """Initialise the algorithm's weights (mmengine's own loader cannot honour ``--trust-checkpoint``)."""
+    from mmengine.logging import print_log
+
+    from ..checkpoint import extract_state_dict, load_file
+
+    result = algorithm.load_state_dict(extract_state_dict(load_file(path, trust)), strict=False)
+    print_log(f"load_from {path}: {len(result.missing_keys)} missing, {len(result.unexpected_keys)} unexpected keys",
+              logger="current")
 
 
 def _is_tty() -> bool:

@@ -122,3 +122,19 @@ def test_distributed_two_processes_train_identical_weights(tmp_path):
         assert torch.equal(a[key], b[key]), key
     initial = torch.load(tmp_path / "wd" / "epoch_1.pth", weights_only=True)["state_dict"]
     assert torch.equal(initial["model.head.fc.weight"], a["model.head.fc.weight"])
+
+
+def test_load_from_and_tensorboard_backend(gml, tmp_path):
+    first = gml("run", str(config(tmp_path, 1)))
+    assert first.returncode == 0, first.stderr[-3000:]
+    best = tmp_path / "wd" / "best.pth"
+    foreign = tmp_path / "foreign.pth"
+    torch.save({"state_dict": torch.load(best, weights_only=True)["state_dict"], "extra": Opaque()}, foreign)
+    cfg = config(tmp_path, 1, "second.toml")
+    refused = gml("run", str(cfg), "--load-from", str(foreign), "--work-dir", str(tmp_path / "wd2"))
+    assert refused.returncode == 2 and "--trust-checkpoint" in refused.stderr
+    ok = gml("run", str(cfg), "--load-from", str(best), "--work-dir", str(tmp_path / "wd2"),
+             "--cfg-options", 'runtime.visualizer=["local", "tensorboard"]')
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "load_from" in ok.stdout + ok.stderr and "0 missing, 0 unexpected" in ok.stdout + ok.stderr
+    assert list((tmp_path / "wd2").glob("*/vis_data/events.out.tfevents.*"))
