@@ -134,6 +134,13 @@ class Executor(abc.ABC):
         died between submitting and writing the handle). None when there is none."""
         return None
 
+    def wait(self, timeout: float) -> None:
+        """Sleep up to ``timeout`` seconds between scheduler ticks; a backend that can tell
+        when a job ends (local processes) returns early."""
+        import time
+
+        time.sleep(timeout)
+
     def describe(self) -> str:
         """One line for progress views and logs."""
         return type(self).__name__

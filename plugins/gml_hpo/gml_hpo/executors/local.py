@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from .base import PID_FILE, SCRIPT_FILE, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
@@ -123,6 +124,18 @@ class LocalExecutor(Executor):
         if str(launch.trial_dir / SCRIPT_FILE) not in cmdline:
             return None
         return f"local:{pid}:{start}:{launch.trial_dir}"
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until ``timeout`` or until a trial process started here ends (10 ms steps)."""
+        deadline = time.monotonic() + timeout
+        live = [p for p in self._procs.values() if p.returncode is None]
+        while True:
+            if any(p.poll() is not None for p in live):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.01, left))
 
     def describe(self) -> str:
         return "local subprocesses"
