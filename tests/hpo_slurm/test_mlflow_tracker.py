@@ -1,0 +1,118 @@
+"""The MLflow tracker: parent run per task, child run per trial, read back through MLflow's own client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gml_hpo.records import TaskInfo, TrialRecord, TrialState
+from gml_hpo.tracking.mlflow_tracker import MlflowOptions, MlflowTracker, flatten_params, metric_key
+
+mlflow = pytest.importorskip("mlflow", reason="mlflow is an optional extra (gml-hpo[mlflow])")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+
+def task_info(tmp_path, resumed=False) -> TaskInfo:
+    config = {"task": {"name": "toy", "template": "echo {lr}"},
+              "searcher": {"type": "RandomSearcher", "reward_attribute": "acc", "optimize_mode": "maximize"},
+              "scheduler": {"type": "LocalScheduler", "parallel_size": 2}}
+    return TaskInfo(name="toy", task_dir=tmp_path, config=config, reward_attribute="acc",
+                    optimize_mode="maximize", resumed=resumed)
+
+
+def trial(tmp_path, i, **kw) -> TrialRecord:
+    params = {"lr": 0.1 * (i + 1), "bs": 32, "arch": {"width": i, "depth": 2}}
+    return TrialRecord(trial_id=f"{i:04d}", seq=i, params=params, command=f"echo {i}",
+                       trial_dir=tmp_path / f"{i:04d}", started_at=time.time(), **kw)
+
+
+def finish(tracker, rec, state, reward, exit_code=0):
+    rec.state, rec.reward, rec.exit_code, rec.finished_at = state, reward, exit_code, time.time()
+    rec.last_step = 2
+    tracker.trial_finished(rec)
+
+
+def test_helpers():
+    assert flatten_params({"lr": 0.5, "arch": {"w": 2, "d": [1, 2]}, "name": "x y"}) == \
+        {"lr": "0.5", "arch.w": "2", "arch.d": "[1, 2]", "name": "x y"}
+    assert metric_key("accuracy/top1") == "accuracy/top1" and metric_key("a:b") == "a_b"
+
+
+def test_parent_and_child_runs_with_params_metrics_and_resume(tmp_path):
+    tracker = MlflowTracker(MlflowOptions(), task_dir=tmp_path)
+    tracker.start_task(task_info(tmp_path))
+    recs = [trial(tmp_path, i) for i in range(3)]
+    for rec in recs:
+        rec.state = TrialState.RUNNING
+        tracker.trial_started(rec)
+    for step in range(3):
+        for i, rec in enumerate(recs):
+            tracker.trial_metrics(rec.trial_id, step, {"acc": 0.5 + 0.1 * i + 0.01 * step, "accuracy/top1": 50.0})
+    finish(tracker, recs[0], TrialState.SUCCEEDED, 0.52)
+    finish(tracker, recs[1], TrialState.EARLY_STOPPED, 0.62)
+    tracker.close()
+    assert str(tmp_path / "mlflow.db") in tracker.location()
+
+    # the scheduler died with trial 0002 running: a resumed run re-runs it (attempt 2)
+    again = MlflowTracker(MlflowOptions(), task_dir=tmp_path)
+    again.start_task(task_info(tmp_path, resumed=True))
+    recs[2].attempt, recs[2].state = 2, TrialState.RUNNING
+    again.trial_started(recs[2])
+    again.trial_metrics(recs[2].trial_id, 0, {"acc": 0.7})
+    finish(again, recs[2], TrialState.FAILED, None, exit_code=3)
+    again.close()
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("gml-hpo")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("gml.hpo.role") == "task"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == 3 and len(runs) == 4
+    parent = parents[0]
+    assert parent.info.run_name == "toy" and parent.info.status == "FINISHED"
+    assert parent.data.params["reward_attribute"] == "acc"
+    assert parent.data.params["searcher.type"] == "RandomSearcher"
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    by_id = {c.data.tags["gml.hpo.trial_id"]: c for c in children}
+    assert set(by_id) == {"0000", "0001", "0002"}
+    for i, rec in enumerate(recs):
+        run = by_id[rec.trial_id]
+        assert run.info.run_name == rec.trial_id
+        assert run.data.params == {"lr": repr(0.1 * (i + 1)), "bs": "32", "arch.width": str(i), "arch.depth": "2"}
+    hist = client.get_metric_history(by_id["0001"].info.run_id, "acc")
+    assert sorted((m.step, round(m.value, 4)) for m in hist) == [(0, 0.6), (1, 0.61), (2, 0.62)]
+    assert by_id["0001"].data.metrics["reward"] == pytest.approx(0.62)
+    assert by_id["0001"].data.metrics["accuracy/top1"] == 50.0
+    assert (by_id["0000"].info.status, by_id["0001"].info.status, by_id["0002"].info.status) == \
+        ("FINISHED", "KILLED", "FAILED")
+    assert by_id["0001"].data.tags["gml.hpo.state"] == "EARLY_STOPPED"
+    assert by_id["0002"].data.tags["gml.hpo.attempt"] == "2"
+    assert by_id["0002"].data.tags["gml.hpo.exit_code"] == "3"
+    assert "reward" not in by_id["0002"].data.metrics
+    best = client.get_metric_history(parent.info.run_id, "best_acc")
+    assert [(m.step, m.value) for m in sorted(best, key=lambda m: m.step)] == [(1, 0.52), (2, 0.62), (3, 0.62)]
+    logged = client.download_artifacts(parent.info.run_id, "task.json", str(tmp_path / "dl"))
+    assert "RandomSearcher" in open(logged).read()
+
+
+def test_server_uri_and_missing_mlflow_message(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    tracker = MlflowTracker(MlflowOptions(tracking_uri=uri, experiment="exp2"), task_dir=tmp_path)
+    assert tracker.uri == uri and "exp2" in tracker.location()
+    assert not (tmp_path / "elsewhere.db").exists()  # nothing is created before the task starts
+
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *args, **kwargs):
+        if name.startswith("mlflow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    from gml_core.errors import GmlUserError
+
+    with pytest.raises(GmlUserError, match=r"gml-hpo\[mlflow\]"):
+        MlflowTracker(MlflowOptions(), task_dir=tmp_path)
