@@ -135,8 +135,10 @@ def plugins(as_json: bool) -> None:
 def _add_plugin_commands() -> None:
     from .plugins import get_host
 
+    host = get_host()
     try:
-        get_host().hook.gml_register_commands(cli=cli)
+        for impl in host.hook.gml_register_commands.get_hookimpls():
+            host.call_safely(impl, cli=cli)
     except GmlUserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -129,8 +129,27 @@ class PluginHost:
                 def register(name: str, target: Any, _info: PluginInfo = info, _kind: str = kind) -> None:
                     regs[_kind].add(name, target, _info.name, _info.distribution)
 
-                impl.function(register=register)
+                self.call_safely(impl, register=register)
         return regs
+
+    def call_safely(self, impl: Any, **kwargs: Any) -> None:
+        """Call one plugin's hook implementation; a crash marks that plugin broken, not gml.
+
+        Duplicate names (``GmlUserError``) still propagate: they are the user's to resolve.
+        """
+        try:
+            impl.function(**kwargs)
+        except GmlUserError:
+            raise
+        except Exception as exc:
+            self.mark_broken(impl.plugin_name, f"{impl.function.__name__}: {_first_line(exc)}")
+
+    def mark_broken(self, plugin_name: str, error: str) -> None:
+        """Record a plugin as broken and unregister it so its hooks are no longer called."""
+        self.plugins = [attrs.evolve(p, error=error) if p.name == plugin_name else p for p in self.plugins]
+        plugin = self.pm.get_plugin(plugin_name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
 
     def provides(self, plugin_name: str) -> dict[str, list[str]]:
         """What one plugin registered, by kind."""

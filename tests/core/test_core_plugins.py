@@ -152,3 +152,16 @@ def test_config_show_prints_resolved_defaults(gml, repo):
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["train"]["momentum"] == 0.9 and data["algorithm"]["model"]["type"] == "gml.SmallCNN"
+
+
+def test_plugin_whose_hook_crashes_is_marked_broken():
+    @hookspecs.hookimpl
+    def gml_register_loss(register):
+        raise RuntimeError("registry exploded")
+
+    good = module("pgood", gml_register_loss=registrar("loss", "GoodLoss"))
+    host = PluginHost(autoload=False, extra_plugins={"crash": module("pcrash", gml_register_loss=gml_register_loss),
+                                                     "good": good})
+    assert "GoodLoss" in host.registry("loss")
+    info = host.plugin_info("crash")
+    assert info.broken and info.error == "gml_register_loss: RuntimeError: registry exploded"
