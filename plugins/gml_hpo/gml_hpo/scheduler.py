@@ -249,6 +249,7 @@ class Scheduler:
             else:
                 pending.append(t)
         self.searcher.restore(finished, [t.params for t in pending])
+        resubmit: list[StoredTrial] = []
         for t in pending:
             if t.state == TrialState.RUNNING and t.handle:
                 if self.executor.reattach(t.handle):
@@ -270,7 +271,9 @@ class Scheduler:
                                             started_at=time.time(), event=("recovered", handle))
                     self._adopt(self.store.trial(t.trial_id), "reattached", f"recovered {handle}")
                     continue
-            self._submit(self.store.trial(t.trial_id))
+            resubmit.append(self.store.trial(t.trial_id))
+        if resubmit:
+            self._submit(resubmit)
 
     def _adopt(self, t: StoredTrial, kind: str, message: str) -> RunningTrial:
         rt = RunningTrial(t)
@@ -294,47 +297,56 @@ class Scheduler:
         return self.cfg.max_tries is None or self.store.count_trials() < self.cfg.max_tries
 
     def _fill(self) -> None:
-        while len(self.running) < self.cfg.scheduler.parallel_size and self._can_launch():
-            params = self.searcher.suggest([rt.record.params for rt in self.running.values()])
+        batch: list[StoredTrial] = []
+        while len(self.running) + len(batch) < self.cfg.scheduler.parallel_size and self._can_launch():
+            running = [rt.record.params for rt in self.running.values()] + [r.params for r in batch]
+            params = self.searcher.suggest(running)
             if params is None:
-                if self.searcher.exhausted or not self.running:
+                if self.searcher.exhausted or not running:
                     self.exhausted = True
-                return
+                break
             seq = self.store.next_seq()
             trial_id = f"t{seq:04d}"
             trial_dir = self.task_dir / "trials" / trial_id
             rec = TrialRecord(trial_id=trial_id, seq=seq, params=params, trial_dir=trial_dir,
                               command=self.cfg.render(params, trial_id, trial_dir), created_at=time.time())
             self.store.add_trial(rec, event=rec.command)
-            self._submit(self.store.trial(trial_id))
+            batch.append(self.store.trial(trial_id))
+        if batch:
+            self._submit(batch)
 
-    def _submit(self, rec: StoredTrial) -> None:
-        launch = self._launch(rec)
-        rec.trial_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.jsonl", "exit_code"):
-            (rec.trial_dir / name).unlink(missing_ok=True)
+    def _submit(self, records: list[StoredTrial]) -> None:
+        """Hand PENDING trials to the executor (``submit_many``: one array job where supported)."""
+        launches = []
+        for rec in records:
+            rec.trial_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("metrics.jsonl", "exit_code"):
+                (rec.trial_dir / name).unlink(missing_ok=True)
+            launches.append(self._launch(rec))
         try:
-            handle = self.executor.submit(launch)
+            handles = self.executor.submit_many(launches)
         except Exception as exc:
             self.submit_failures += 1
             msg = f"submit failed: {type(exc).__name__}: {exc}"
-            self.store.update_trial(rec.trial_id, state=TrialState.FAILED, reason=msg, finished_at=time.time(),
-                                    event=("failed", msg))
-            self.searcher.observe(rec.params, None)
-            self.on_event("failed", rec.trial_id, msg)
+            for rec in records:
+                self.store.update_trial(rec.trial_id, state=TrialState.FAILED, reason=msg, finished_at=time.time(),
+                                        event=("failed", msg))
+                self.searcher.observe(rec.params, None)
+                self.on_event("failed", rec.trial_id, msg)
             if self.submit_failures >= MAX_SUBMIT_FAILURES:
-                raise GmlUserError(f"{MAX_SUBMIT_FAILURES} trials in a row could not be submitted; last: {msg}")
+                raise GmlUserError(f"{MAX_SUBMIT_FAILURES} submissions in a row failed; last: {msg}")
             return
         self.submit_failures = 0
         now = time.time()
-        self.store.update_trial(rec.trial_id, state=TrialState.RUNNING, handle=handle, started_at=now,
-                                event=("started", f"attempt {rec.attempt}: {handle}"))
-        rec = self.store.trial(rec.trial_id)
-        rt = RunningTrial(rec)
-        rt.run_since = None
-        self.running[rec.trial_id] = rt
-        self.on_event("started", rec.trial_id, rec.command)
-        self._track("trial_started", rec)
+        for rec, handle in zip(records, handles):
+            self.store.update_trial(rec.trial_id, state=TrialState.RUNNING, handle=handle, started_at=now,
+                                    event=("started", f"attempt {rec.attempt}: {handle}"))
+            rec = self.store.trial(rec.trial_id)
+            rt = RunningTrial(rec)
+            rt.run_since = None
+            self.running[rec.trial_id] = rt
+            self.on_event("started", rec.trial_id, rec.command)
+            self._track("trial_started", rec)
 
     def _ingest(self, rt: RunningTrial) -> None:
         records = rt.reader.read()

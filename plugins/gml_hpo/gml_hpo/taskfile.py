@@ -82,8 +82,8 @@ class StopCriterion:
 class SchedulerSection:
     type: str = "LocalScheduler"
     parallel_size: int = 1
-    stop_criterion: StopCriterion = attrs.field(factory=StopCriterion)
-    assessor: Optional[dict[str, Any]] = None
+    stop_criterion: Optional[dict[str, Any]] = None   # structured into StopCriterion
+    assessor: Optional[dict[str, Any]] = None         # a registered assessor + its options
     grace_period: Any = "10s"
     poll_interval: float = 0.5
 
@@ -166,13 +166,29 @@ def read_task_file(path: str | Path) -> dict[str, Any]:
 
 
 # -- validation --------------------------------------------------------------------------
+def _config_errors(exc: BaseException, out: list[ConfigError]) -> None:
+    if isinstance(exc, ConfigError):
+        out.append(exc)
+    for sub in getattr(exc, "exceptions", ()) or ():
+        _config_errors(sub, out)
+    if exc.__cause__ is not None:
+        _config_errors(exc.__cause__, out)
+
+
 def _structure(data: Any, cls: type, path: str, problems: list[tuple[str, str]]) -> Any:
-    from gml_core.config import structure
+    """Strict structuring; cross-field ``ConfigError``s raised by ``__attrs_post_init__``
+    keep their own key paths."""
+    from gml_core.config.converter import collect_problems, converter
 
     try:
-        return structure(data, cls, path=path)
-    except ConfigError as exc:
-        for key, msg in exc.problems:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        inner: list[ConfigError] = []
+        _config_errors(exc, inner)
+        found: list[tuple[str, str]] = [p for e in inner for p in e.problems]
+        if not found:
+            collect_problems(exc, path, found)
+        for key, msg in found:
             lit = re.match(r"^(.*) not in literal typing\.Literal\[(.*)\]$", msg)
             if lit:
                 msg = f"{lit.group(1)!r} is not accepted; accepted: {lit.group(2)}"
@@ -195,10 +211,13 @@ def _component(kind: str, raw: Any, path: str, common: list[str], default_type: 
 
     raw = dict(raw or {})
     name = raw.get("type", default_type)
+    reg = registry(kind)
+    if name is None:
+        problems.append((f"{path}.type", f"required key is missing; installed: {one_of(reg.names())}"))
+        return None
     if not isinstance(name, str):
         problems.append((f"{path}.type", f"expected a string, got {name!r}"))
         return None
-    reg = registry(kind)
     if name not in reg:
         problems.append((f"{path}.type", reg.unknown_message(name)))
         return None
@@ -215,7 +234,7 @@ def _component(kind: str, raw: Any, path: str, common: list[str], default_type: 
         opt_path = f"{path}.{opt_key}"
     else:
         accepted = [*common, *_field_names(options_cls)]
-        opt_raw = {k: v for k, v in raw.items() if k not in common}
+        opt_raw = {k: v for k, v in raw.items() if k not in common and k != "type"}
         opt_path = path
     unknown = sorted(set(raw) - set(accepted) - {"type"})
     for key in unknown:
@@ -325,38 +344,45 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
 
     raw_sched = raw.get("scheduler") or {}
     sched = executor = assessor = None
+    stop = StopCriterion()
     times: dict[str, Optional[float]] = {"time_limits": None, "time_limits_per_job": None, "grace_period": 10.0}
     if not isinstance(raw_sched, dict):
         problems.append(("scheduler", f"expected a table, got {raw_sched!r}"))
     else:
         common = _field_names(SchedulerSection)
         executor = _component("executor", raw_sched, "scheduler", common, "LocalScheduler", problems)
-        sched = _structure({k: v for k, v in raw_sched.items() if k in common}, SchedulerSection,
-                           "scheduler", problems)
+        plain = {k: v for k, v in raw_sched.items() if k in common and k not in ("stop_criterion", "assessor")}
+        sched = _structure(plain, SchedulerSection, "scheduler", problems)
+        stop = _structure(raw_sched.get("stop_criterion") or {}, StopCriterion, "scheduler.stop_criterion",
+                          problems) or StopCriterion()
         if sched is not None:
             if sched.parallel_size < 1:
                 problems.append(("scheduler.parallel_size", f"must be >= 1, got {sched.parallel_size}"))
             if sched.poll_interval <= 0:
                 problems.append(("scheduler.poll_interval", f"must be > 0, got {sched.poll_interval}"))
-            stop = sched.stop_criterion
-            if stop.max_tries is not None and stop.max_tries < 1:
-                problems.append(("scheduler.stop_criterion.max_tries", f"must be >= 1, got {stop.max_tries}"))
-            for key, value, path in (("time_limits", stop.time_limits, "scheduler.stop_criterion.time_limits"),
-                                     ("time_limits_per_job", stop.time_limits_per_job,
-                                      "scheduler.stop_criterion.time_limits_per_job"),
-                                     ("grace_period", sched.grace_period, "scheduler.grace_period")):
-                if value is None:
-                    continue
-                try:
-                    times[key] = parse_duration(value)
-                except ValueError as exc:
-                    problems.append((path, str(exc)))
-            if sched.assessor is not None:
-                assessor = _component("assessor", sched.assessor, "scheduler.assessor", [], None, problems)
-                mode = getattr(assessor.options, "optimize_mode", None) if assessor else None
-                if mode is not None and searcher is not None and mode != searcher.optimize_mode:
-                    problems.append(("scheduler.assessor.optimize_mode",
-                                     f"'{mode}' contradicts searcher.optimize_mode '{searcher.optimize_mode}'"))
+        if stop.max_tries is not None and stop.max_tries < 1:
+            problems.append(("scheduler.stop_criterion.max_tries", f"must be >= 1, got {stop.max_tries}"))
+        raw_stop = raw_sched.get("stop_criterion") if isinstance(raw_sched.get("stop_criterion"), dict) else {}
+        for key, value, path in (("time_limits", raw_stop.get("time_limits"), "scheduler.stop_criterion.time_limits"),
+                                 ("time_limits_per_job", raw_stop.get("time_limits_per_job"),
+                                  "scheduler.stop_criterion.time_limits_per_job"),
+                                 ("grace_period", raw_sched.get("grace_period"), "scheduler.grace_period")):
+            if value is None:
+                continue
+            try:
+                times[key] = parse_duration(value)
+            except ValueError as exc:
+                problems.append((path, str(exc)))
+        if raw_sched.get("assessor") is not None:
+            if not isinstance(raw_sched["assessor"], dict):
+                problems.append(("scheduler.assessor", f"expected a table with a 'type' key, got "
+                                                       f"{raw_sched['assessor']!r}"))
+            else:
+                assessor = _component("assessor", raw_sched["assessor"], "scheduler.assessor", [], None, problems)
+            mode = getattr(assessor.options, "optimize_mode", None) if assessor else None
+            if mode is not None and searcher is not None and mode != searcher.optimize_mode:
+                problems.append(("scheduler.assessor.optimize_mode",
+                                 f"'{mode}' contradicts searcher.optimize_mode '{searcher.optimize_mode}'"))
 
     raw_tracking = raw.get("tracking") or {}
     tracker = None
@@ -376,7 +402,6 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
             render(task.template, {**space.flatten(sample), "trial_id": "t0001", "trial_dir": "/tmp"})
         except (ValueError, KeyError, IndexError) as exc:
             raise ConfigError([("task.template", f"cannot be rendered: {exc}")], name_of_source) from None
-    stop = sched.stop_criterion
     return TaskConfig(
         name=task.name, template=task.template, space=space, cwd=base,
         task_dir=(base / task.work_dir / task.name).resolve(), searcher=searcher,

@@ -117,6 +117,11 @@ class Executor(abc.ABC):
     def submit(self, launch: TrialLaunch) -> str:
         """Start the trial; return its handle (a pid for local, a job id for Slurm)."""
 
+    def submit_many(self, launches: list[TrialLaunch]) -> list[str]:
+        """Start several trials that are ready at the same time; handles in order. The
+        default submits one by one; a backend may use one array job instead."""
+        return [self.submit(launch) for launch in launches]
+
     @abc.abstractmethod
     def poll(self, handles: list[str]) -> dict[str, JobStatus]:
         """The status of each handle (one batch query where the backend allows it)."""

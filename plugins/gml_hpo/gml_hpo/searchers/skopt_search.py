@@ -12,7 +12,7 @@ training trial but too slow for a hot loop.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional
 
 import attrs
 
@@ -31,7 +31,7 @@ class SkoptOptions:
     n_points: int = 10000
     n_restarts_optimizer: int = 10
     gp_restarts: int = 4
-    noise: Union[float, Literal["gaussian"]] = "gaussian"
+    noise: Optional[float] = None  # None: learned (a WhiteKernel); a float: fixed noise variance
 
 
 class SkoptSearcher(Searcher):
@@ -86,7 +86,7 @@ class SkoptSearcher(Searcher):
         o = self.options
         n_init = o.n_initial_points if o.n_initial_points is not None else max(5, len(self._dims) + 3)
         seed = self.seed if self.seed is not None else 0
-        estimator = cook_estimator("GP", space=Space(self._dims), random_state=seed, noise=o.noise,
+        estimator = cook_estimator("GP", space=Space(self._dims), random_state=seed, noise="gaussian" if o.noise is None else o.noise,
                                    n_restarts_optimizer=o.gp_restarts)
         return Optimizer(
             self._dims, base_estimator=estimator, n_initial_points=n_init,
