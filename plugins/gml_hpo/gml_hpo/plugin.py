@@ -28,13 +28,11 @@ def gml_register_assessor(register):
 def gml_register_executor(register):
     register("LocalScheduler", "gml_hpo.executors.local:LocalExecutor")
     register("SlurmScheduler", "gml_hpo.executors.slurm:SlurmExecutor")
-    register("SlurmScheduler", "gml_hpo.executors.slurm:SlurmExecutor")
 
 
 @hookimpl
 def gml_register_tracker(register):
     register("store", "gml_hpo.tracking.store_tracker:StoreTracker")
-    register("mlflow", "gml_hpo.tracking.mlflow_tracker:MlflowTracker")
     register("mlflow", "gml_hpo.tracking.mlflow_tracker:MlflowTracker")
 
 
