@@ -1,0 +1,14 @@
+"""gml-qat's hook implementations (import-light: names and import paths only)."""
+
+from gml_core.hookspecs import hookimpl
+
+
+@hookimpl
+def gml_register_algorithm(register):
+    register("IAO", "gml_qat.algorithm:IAO")
+
+
+@hookimpl
+def gml_register_quantizer(register):
+    register("TorchDefaultQuantizer", "gml_qat.quantizers.eager:TorchDefaultQuantizer")
+    register("FxQuantizer", "gml_qat.quantizers.fx:FxQuantizer")

@@ -1,0 +1,1 @@
+"""Quantizers: ``TorchDefaultQuantizer`` (eager mode) and ``FxQuantizer`` (FX graph mode)."""

@@ -1,0 +1,70 @@
+"""``FxQuantizer``: torch.ao FX graph-mode QAT, for models that cannot be edited to hold stubs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from torch import nn
+
+from gml_core.errors import GmlUserError
+
+from ..qconfig import QConfigOverride
+from .base import Quantizer
+
+
+def backend_config(backend: str) -> Any:
+    """torch.ao's FX backend config for ``backend`` (which patterns fuse and run in int8)."""
+    from torch.ao.quantization import backend_config as bc
+
+    if backend == "x86":
+        from torch.ao.quantization.backend_config.x86 import get_x86_backend_config
+
+        return get_x86_backend_config()
+    return {"fbgemm": bc.get_fbgemm_backend_config, "qnnpack": bc.get_qnnpack_backend_config,
+            "onednn": bc.get_onednn_backend_config}[backend]()
+
+
+class FxQuantizer(Quantizer):
+    """FX graph-mode torch.ao QAT (``prepare_qat_fx``/``convert_fx``): the model is symbolically traced,
+    conv/bn/relu (and linear/relu, add/relu...) are fused and quant/dequant nodes are inserted
+    automatically, functional ops included (residual additions quantize too). Gives real int8 kernels
+    in plain eager execution and TorchScript.
+
+    ``input_layer``/``output_layer`` (optional) restrict quantization to the modules run between them;
+    ``custom_qconfig`` overrides as for ``TorchDefaultQuantizer``. No ``fuse_config``: fusion is automatic.
+
+    Backends: ``fbgemm``, ``x86``, ``onednn`` (x86 servers), ``qnnpack`` (ARM; slower than fp32 on x86).
+    The model must be traceable by ``torch.fx`` (no data-dependent Python control flow).
+    """
+
+    supported_backends = ("fbgemm", "x86", "qnnpack", "onednn")
+
+    def __init__(self, backend: Literal["fbgemm", "x86", "qnnpack", "onednn"] = "x86", input_layer: str = "",
+                 output_layer: str = "", custom_qconfig: Optional[dict[str, QConfigOverride]] = None):
+        super().__init__(backend, input_layer, output_layer, custom_qconfig)
+
+    def _prepare(self, model: nn.Module, example_inputs: tuple[Any, ...]) -> nn.Module:
+        from torch.ao.quantization import QConfigMapping
+        from torch.ao.quantization.quantize_fx import prepare_qat_fx
+
+        assignment = self._assignment(model, example_inputs)
+        mapping = QConfigMapping()
+        for name, qconfig in assignment.items():
+            if name == "":
+                mapping.set_global(qconfig)
+            else:
+                mapping.set_module_name(name, qconfig)
+        try:
+            return prepare_qat_fx(model, mapping, example_inputs, backend_config=backend_config(self.backend))
+        except Exception as exc:
+            if type(exc).__name__ not in ("TraceError", "TypeError", "NotImplementedError") \
+                    and "symbolic" not in str(exc).lower() and "proxy" not in str(exc).lower():
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise GmlUserError(f"algorithm.quantizer: torch.fx cannot trace the model ({type(exc).__name__}: "
+                               f"{first}); use TorchDefaultQuantizer with input_layer/output_layer instead") from None
+
+    def _convert(self, model: nn.Module) -> nn.Module:
+        from torch.ao.quantization.quantize_fx import convert_fx
+
+        return convert_fx(model, backend_config=backend_config(self.backend))
