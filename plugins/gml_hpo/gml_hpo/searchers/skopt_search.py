@@ -113,9 +113,9 @@ class SkoptSearcher(Searcher):
         for params in running:
             X.append(self._encode(params))
             y.append(liar)
-        opt = self._optimizer()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            opt = self._optimizer()
             if X:
                 opt.tell(X, y)
             params = self._decode(opt.ask())
