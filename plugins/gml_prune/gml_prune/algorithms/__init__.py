@@ -1,0 +1,1 @@
+"""gml-prune's algorithms: ``DMCP`` and ``MagnitudePruning``."""

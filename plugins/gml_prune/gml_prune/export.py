@@ -1,0 +1,207 @@
+"""Export: a physically smaller copy of a model, its checkpoint, TorchScript and rebuild.
+
+``prune_model`` deep-copies the model and slices every member of every pruned
+group (conv/linear weights, biases, BatchNorm parameters and statistics), so the
+result is the same module tree with smaller layers: fewer parameters, FLOPs and
+latency, loadable without gml-prune's masks.
+
+The checkpoint is ``{"model_spec": {...}, "state_dict": {...}}`` where ``model_spec``
+is the plain dict ``{type = "gml.PrunedModel", base = <original model spec>,
+channels = {group key: kept channels}, input_shape = [...], exclude = [...]}``;
+gml-core rebuilds it through the registered ``PrunedModel`` builder whenever a
+config says ``init_from = "pruned.pth"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from gml_core.errors import GmlUserError
+
+from .graph import DW, IN, NORM, OUT, ChannelGraph, analyze
+
+PRUNED_TYPE = "gml.PrunedModel"
+
+
+def _dims(module: nn.Module, role: str) -> int:
+    if role == OUT:
+        return module.weight.shape[0]
+    if role == IN:
+        return module.weight.shape[1]
+    if role == NORM:
+        return module.num_features
+    return module.weight.shape[0]
+
+
+def keep_masks(graph: ChannelGraph, model: nn.Module, keep: Mapping[int, torch.Tensor]) -> dict:
+    """Per (module, role): a boolean vector over that dimension, False where channels go."""
+    masks: dict[tuple[str, str], torch.Tensor] = {}
+    for gi, idx in keep.items():
+        group = graph.groups[gi]
+        if not group.prunable:
+            raise ValueError(f"group {group.key} is not prunable ({group.fixed_reason})")
+        kept = torch.zeros(group.size, dtype=torch.bool)
+        kept[torch.as_tensor(idx, dtype=torch.long)] = True
+        if not kept.any():
+            raise ValueError(f"group {group.key} would keep no channel")
+        for m in group.members:
+            module = model.get_submodule(m.module)
+            vec = masks.setdefault((m.module, m.role), torch.ones(_dims(module, m.role), dtype=torch.bool))
+            if m.repeat > 1:
+                per_feature = kept.repeat_interleave(m.repeat)
+                vec[m.offset * m.repeat: (m.offset + group.size) * m.repeat] &= per_feature
+            else:
+                vec[m.offset: m.offset + group.size] &= kept
+    return masks
+
+
+def _param(old: torch.Tensor, new: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(new.detach().clone().contiguous(), requires_grad=old.requires_grad)
+
+
+def _slice(module: nn.Module, role: str, keep: torch.Tensor) -> None:
+    idx = torch.nonzero(keep).flatten().to(module.weight.device if hasattr(module, "weight") and
+                                           module.weight is not None else "cpu")
+    n = int(idx.numel())
+    if role == NORM:
+        if module.weight is not None:
+            module.weight = _param(module.weight, module.weight[idx])
+            module.bias = _param(module.bias, module.bias[idx])
+        if module.running_mean is not None:
+            module.running_mean = module.running_mean[idx].clone()
+            module.running_var = module.running_var[idx].clone()
+        module.num_features = n
+        return
+    w = module.weight
+    if role in (OUT, DW):
+        module.weight = _param(w, w[idx])
+        if module.bias is not None:
+            module.bias = _param(module.bias, module.bias[idx])
+    else:
+        module.weight = _param(w, w[:, idx])
+    if isinstance(module, nn.Linear):
+        if role == OUT:
+            module.out_features = n
+        else:
+            module.in_features = n
+    elif role == OUT:
+        module.out_channels = n
+    elif role == IN:
+        module.in_channels = n
+    else:
+        module.in_channels = module.out_channels = module.groups = n
+
+
+def prune_model(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torch.Tensor]) -> nn.Module:
+    """A smaller deep copy of ``model`` keeping ``keep[group]`` channel indices of each group.
+
+    ``model`` must not carry masking hooks (use ``ChannelMasker.paused()``).
+    """
+    small = copy.deepcopy(model)
+    for (name, role), vec in keep_masks(graph, small, keep).items():
+        if not vec.all():
+            _slice(small.get_submodule(name), role, vec)
+    return small
+
+
+def prefix_keep(counts: Mapping[int, int]) -> dict[int, torch.Tensor]:
+    """Keep indices for "the first n channels" of each group (slimmable / DMCP widths)."""
+    return {gi: torch.arange(int(n)) for gi, n in counts.items()}
+
+
+# -- checkpoint and rebuild -------------------------------------------------------------
+def model_spec(base: Mapping[str, Any], graph: ChannelGraph, counts: Mapping[int, int]) -> dict[str, Any]:
+    """The plain ``model_spec`` of an exported model."""
+    base = {k: v for k, v in base.items() if k != "init_from"}
+    return {
+        "type": PRUNED_TYPE,
+        "base": base,
+        "channels": {graph.groups[gi].key: int(n) for gi, n in sorted(counts.items())},
+        "input_shape": [int(s) for s in graph.input_shape],
+        "exclude": list(graph.exclude),
+    }
+
+
+def save_pruned(path: str | Path, small: nn.Module, spec: Mapping[str, Any], meta: Mapping[str, Any] = ()) -> Path:
+    """Write ``{"model_spec", "state_dict", "meta"}`` atomically (loads with ``weights_only=True``)."""
+    from gml_core.checkpoint import atomic_save
+
+    state = {k: v.detach().cpu() for k, v in small.state_dict().items()}
+    return atomic_save({"model_spec": dict(spec), "state_dict": state, "meta": dict(meta)}, path)
+
+
+def build_pruned_model(base: dict, channels: dict[str, int], input_shape: list[int],
+                       exclude: list[str] = ()) -> nn.Module:
+    """Rebuild an exported model's architecture (weights come from its checkpoint).
+
+    Registered as the model ``gml.PrunedModel``; ``base`` is the original model spec.
+    """
+    from gml_core.components import build
+    from gml_core.config.spec import ComponentSpec
+
+    if not isinstance(base, Mapping) or not isinstance(base.get("type"), str):
+        raise GmlUserError("gml.PrunedModel: 'base' must be a model spec table with a 'type'")
+    args = {k: v for k, v in base.items() if k != "type"}
+    model = build("model", ComponentSpec(base["type"], args), "model_spec.base")
+    graph = analyze(model, input_shape, list(exclude), shape_key="model_spec.input_shape",
+                    exclude_key="model_spec.exclude")
+    counts = {}
+    for key, n in channels.items():
+        try:
+            group = graph.group(key)
+        except KeyError:
+            raise GmlUserError(f"gml.PrunedModel: channel group '{key}' does not exist in {base['type']}; "
+                               "the checkpoint was exported from a different model") from None
+        if not group.prunable or not 1 <= int(n) <= group.size:
+            raise GmlUserError(f"gml.PrunedModel: group '{key}' cannot keep {n} of {group.size} channels")
+        counts[group.index] = int(n)
+    return prune_model(model, graph, prefix_keep(counts))
+
+
+def base_spec(spec: Any, num_classes: int, in_channels: int) -> dict[str, Any]:
+    """A model spec with the arguments gml-core injects made explicit (so a rebuild is exact)."""
+    from gml_core.components import accepts, resolve
+
+    plain = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+    plain.pop("init_from", None)
+    try:
+        fn = resolve("model", plain["type"])
+    except GmlUserError:
+        return plain
+    for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
+        if key not in plain and accepts(fn, key):
+            plain[key] = value
+    return plain
+
+
+def save_torchscript(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> Path:
+    """Trace ``model`` (eval mode) to TorchScript and save it atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    example = torch.zeros(*input_shape, device=param.device, dtype=param.dtype)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.trace(model, example)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            os.close(fd)
+            try:
+                torch.jit.save(scripted, tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    finally:
+        model.train(was_training)
+    return path

@@ -1,0 +1,495 @@
+"""Channel dependency analysis: which channels of which layers must be pruned together.
+
+Every tensor in the traced graph gets a channel *layout*: a list of segments,
+each a slice of a channel *space*. A convolution or linear layer creates a new
+space (its output channels); BatchNorm, depthwise convolutions, activations,
+pooling and flatten keep the layout; a residual addition or multiplication unites
+the spaces of its operands; a concatenation along channels joins layouts.
+Spaces are merged with union-find; each resulting set is a :class:`ChannelGroup`
+whose channels can be pruned together while the model stays valid.
+
+Anything the analysis does not understand (reshapes that move channels, slicing,
+grouped convolutions, unknown layers, the model's inputs and outputs) *fixes*
+the spaces it touches: they are kept whole, which is always safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import fx, nn
+
+from .rules import BINARY_ELEMENTWISE, PASSTHROUGH_FUNCS, PASSTHROUGH_MODULES, REDUCTIONS, RESHAPES, op_name
+from .tracing import matching_modules, propagate_shapes, trace
+
+OUT, IN, NORM, DW = "out", "in", "norm", "dw"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One parameter dimension of a module that holds channels of a group.
+
+    ``role``: ``out`` (output channels of a conv/linear), ``in`` (input channels),
+    ``norm`` (BatchNorm features), ``dw`` (depthwise conv: in = out = groups).
+    ``offset`` is the group's first channel inside that dimension; ``repeat`` is the
+    number of input features per channel (a linear layer after a spatial flatten).
+    """
+
+    module: str
+    role: str
+    offset: int
+    repeat: int = 1
+
+
+@dataclass
+class ChannelGroup:
+    """Channels that are kept or removed together."""
+
+    index: int
+    key: str
+    size: int
+    members: list[Member] = field(default_factory=list)
+    fixed_reason: str = ""
+
+    @property
+    def prunable(self) -> bool:
+        return not self.fixed_reason
+
+    def modules(self, *roles: str) -> list[str]:
+        return [m.module for m in self.members if not roles or m.role in roles]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A conv or linear layer as the FLOPs model sees it (groups by index)."""
+
+    module: str
+    kind: str                                # conv | dwconv | linear
+    inputs: tuple[tuple[int, int], ...]      # (group index, channels)
+    outputs: tuple[tuple[int, int], ...]
+    repeat: int                              # input features per channel (linear)
+    groups: int                              # conv groups (constant)
+    kernel: int                              # kernel elements
+    positions: int                           # output positions: batch x spatial (rows for linear)
+
+
+@dataclass(frozen=True)
+class MaskPoint:
+    """A module whose output channels are scaled/masked, as (offset, size, group) ranges."""
+
+    module: str
+    channels: int
+    ranges: tuple[tuple[int, int, int], ...]
+    primary: bool                            # directly after a producer: DMCP's marginal scaling goes here
+
+
+@dataclass
+class ChannelGraph:
+    """The result of :func:`analyze`."""
+
+    groups: list[ChannelGroup]
+    layers: list[Layer]
+    mask_points: list[MaskPoint]
+    input_shape: tuple[int, ...]
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def prunable(self) -> list[ChannelGroup]:
+        return [g for g in self.groups if g.prunable]
+
+    def group(self, key: str) -> ChannelGroup:
+        for g in self.groups:
+            if g.key == key:
+                return g
+        raise KeyError(key)
+
+    def describe(self) -> str:
+        """A readable table of the groups (``gml prune analyze``)."""
+        lines = []
+        for g in self.groups:
+            if not g.members:
+                continue
+            state = "prunable" if g.prunable else f"fixed ({g.fixed_reason})"
+            lines.append(f"[{g.index}] {g.key}: {g.size} channels, {state}")
+            for role in (OUT, DW, NORM, IN):
+                names = g.modules(role)
+                if names:
+                    lines.append(f"    {role:4s}: {', '.join(names)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Layout:
+    segs: list[tuple[int, int]]              # (space id, channels)
+    repeat: int = 1
+
+    @property
+    def channels(self) -> int:
+        return sum(n for _, n in self.segs)
+
+
+class _Analyzer:
+    """Walks the fx graph once, assigning layouts and merging spaces."""
+
+    def __init__(self, model: nn.Module, gm: fx.GraphModule, opaque: set[str]):
+        self.model, self.gm, self.opaque = model, gm, opaque
+        self.parent: list[int] = []
+        self.size: list[int] = []
+        self.fixed: dict[int, str] = {}
+        self.members: dict[int, list[Member]] = {}
+        self.values: dict[fx.Node, Any] = {}
+        self.layers: list[tuple] = []
+        self.calls: dict[str, int] = {}
+        for node in gm.graph.nodes:
+            if node.op == "call_module":
+                self.calls[node.target] = self.calls.get(node.target, 0) + 1
+
+    # -- union-find ----------------------------------------------------------------
+    def new_space(self, size: int, fixed: str = "") -> int:
+        sid = len(self.parent)
+        self.parent.append(sid)
+        self.size.append(size)
+        self.members[sid] = []
+        if fixed:
+            self.fixed[sid] = fixed
+        return sid
+
+    def find(self, sid: int) -> int:
+        while self.parent[sid] != sid:
+            self.parent[sid] = self.parent[self.parent[sid]]
+            sid = self.parent[sid]
+        return sid
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return
+        if a > b:
+            a, b = b, a
+        self.parent[b] = a
+        self.members[a] += self.members.pop(b)
+        if b in self.fixed and a not in self.fixed:
+            self.fixed[a] = self.fixed[b]
+
+    def fix(self, value: Any, reason: str) -> None:
+        for layout in _layouts(value):
+            for sid, _ in layout.segs:
+                root = self.find(sid)
+                self.fixed.setdefault(root, reason)
+
+    def unify(self, a: _Layout, b: _Layout, reason: str) -> bool:
+        """Unite two layouts segment by segment; fix both when their segmentations differ."""
+        if a.repeat == b.repeat and [n for _, n in a.segs] == [n for _, n in b.segs]:
+            for (sa, _), (sb, _) in zip(a.segs, b.segs):
+                self.union(sa, sb)
+            return True
+        self.fix([a, b], reason)
+        return False
+
+    # -- helpers ---------------------------------------------------------------------
+    @staticmethod
+    def meta(node: Any) -> Any:
+        return node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
+
+    def fresh(self, node: fx.Node, reason: str) -> Any:
+        """New fixed layouts for every tensor output of ``node``."""
+        def build(meta: Any) -> Any:
+            shape = getattr(meta, "shape", None)
+            if shape is None:
+                return [build(m) for m in meta] if isinstance(meta, (list, tuple)) else None
+            if len(shape) < 2:
+                return None
+            return _Layout([(self.new_space(int(shape[1]), reason), int(shape[1]))])
+        return build(self.meta(node))
+
+    def value(self, arg: Any) -> Any:
+        return self.values.get(arg) if isinstance(arg, fx.Node) else None
+
+    def tensor_args(self, node: fx.Node) -> list[fx.Node]:
+        found: list[fx.Node] = []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(n) or n)
+        return found
+
+    def opaque_call(self, node: fx.Node, reason: str) -> Any:
+        for arg in self.tensor_args(node):
+            self.fix(self.value(arg), reason)
+        return self.fresh(node, reason)
+
+    def add(self, sid: int, member: Member) -> None:
+        self.members[self.find(sid)].append(member)
+
+    def add_segments(self, layout: _Layout, module: str, role: str) -> None:
+        offset = 0
+        for sid, n in layout.segs:
+            self.add(sid, Member(module, role, offset, layout.repeat))
+            offset += n
+
+    # -- node rules ------------------------------------------------------------------
+    def run(self) -> None:
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                self.values[node] = self.fresh(node, "model input")
+            elif node.op == "get_attr":
+                self.values[node] = self.fresh(node, "tensor attribute used in forward")
+            elif node.op == "output":
+                for arg in self.tensor_args(node):
+                    self.fix(self.value(arg), "model output")
+            elif node.op == "call_module":
+                self.values[node] = self.call_module(node)
+            else:
+                self.values[node] = self.call_function(node)
+
+    def call_module(self, node: fx.Node) -> Any:
+        name = node.target
+        module = self.gm.get_submodule(name)
+        if name in self.opaque:
+            return self.opaque_call(node, f"excluded module {name}")
+        has_params = any(True for _ in module.parameters(recurse=False))
+        if has_params and self.calls.get(name, 0) > 1:
+            return self.opaque_call(node, f"module {name} is called more than once")
+        inp = self.value(node.args[0]) if node.args else None
+        in_meta, out_meta = self.meta(node.args[0]) if node.args else None, self.meta(node)
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return self.conv(node, name, module, inp, out_meta)
+        if isinstance(module, nn.Linear):
+            return self.linear(node, name, module, inp, in_meta, out_meta)
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if not isinstance(inp, _Layout) or inp.repeat != 1 or inp.channels != module.num_features:
+                return self.opaque_call(node, f"unsupported input of {name}")
+            self.add_segments(inp, name, NORM)
+            return inp
+        if isinstance(module, nn.Flatten):
+            return self.reshape(node, inp, in_meta, out_meta)
+        if isinstance(module, PASSTHROUGH_MODULES) and not _has_channel_params(module):
+            return self.passthrough(node, inp, in_meta, out_meta)
+        return self.opaque_call(node, f"{type(module).__name__} ({name}) is not channel-aware")
+
+    def conv(self, node: fx.Node, name: str, m: nn.Module, inp: Any, out_meta: Any) -> Any:
+        ok = isinstance(inp, _Layout) and inp.repeat == 1 and inp.channels == m.in_channels
+        positions = int(torch.tensor(out_meta.shape[2:]).prod()) * int(out_meta.shape[0]) if out_meta else 0
+        kernel = int(torch.tensor(m.kernel_size).prod())
+        if ok and m.groups == 1:
+            self.add_segments(inp, name, IN)
+            sid = self.new_space(m.out_channels)
+            self.add(sid, Member(name, OUT, 0))
+            out = _Layout([(sid, m.out_channels)])
+            self.layers.append((name, "conv", inp, out, 1, kernel, positions))
+            return out
+        if ok and m.groups == m.in_channels == m.out_channels:
+            self.add_segments(inp, name, DW)
+            self.layers.append((name, "dwconv", inp, inp, m.groups, kernel, positions))
+            return inp
+        out = self.opaque_call(node, f"grouped convolution {name}")
+        if isinstance(inp, _Layout) and isinstance(out, _Layout):
+            self.layers.append((name, "conv", inp, out, m.groups, kernel, positions))
+        return out
+
+    def linear(self, node: fx.Node, name: str, m: nn.Linear, inp: Any, in_meta: Any, out_meta: Any) -> Any:
+        ok = (isinstance(inp, _Layout) and in_meta is not None and len(in_meta.shape) == 2
+              and inp.channels * inp.repeat == m.in_features)
+        if not ok:
+            return self.opaque_call(node, f"linear layer {name} on a non-flat input")
+        self.add_segments(inp, name, IN)
+        sid = self.new_space(m.out_features)
+        self.add(sid, Member(name, OUT, 0))
+        out = _Layout([(sid, m.out_features)])
+        self.layers.append((name, "linear", inp, out, 1, 1, int(out_meta.shape[0])))
+        return out
+
+    def passthrough(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
+        if isinstance(inp, _Layout) and _same_channels(in_meta, out_meta):
+            return inp
+        return self.opaque_call(node, f"{op_name(node)} changes the channel layout")
+
+    def reshape(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
+        if isinstance(inp, _Layout) and in_meta is not None and out_meta is not None and hasattr(out_meta, "shape"):
+            src, dst = list(in_meta.shape), list(out_meta.shape)
+            rest = int(torch.tensor(src[2:]).prod()) if len(src) > 2 else 1
+            if len(dst) == 2 and src[0] == dst[0] and dst[1] == src[1] * rest:
+                return _Layout(inp.segs, inp.repeat * rest)
+            if len(dst) >= 2 and dst[:2] == src[:2] and int(torch.tensor(dst[2:] or [1]).prod()) == rest:
+                return inp
+        return self.opaque_call(node, f"{op_name(node)} moves channels")
+
+    def call_function(self, node: fx.Node) -> Any:
+        name = op_name(node)
+        out_meta = self.meta(node)
+        if out_meta is None or not (hasattr(out_meta, "shape") or isinstance(out_meta, (list, tuple))):
+            return None                                            # sizes, shapes, python values
+        first = node.args[0] if node.args else None
+        in_meta = self.meta(first)
+        inp = self.value(first)
+        if name in BINARY_ELEMENTWISE:
+            return self.elementwise(node, out_meta)
+        if name in PASSTHROUGH_FUNCS:
+            return self.passthrough(node, inp, in_meta, out_meta)
+        if name in RESHAPES:
+            return self.reshape(node, inp, in_meta, out_meta)
+        if name in REDUCTIONS:
+            return self.reduction(node, inp, in_meta, out_meta)
+        if name == "cat":
+            return self.cat(node)
+        if name == "getitem" and isinstance(inp, (list, tuple)) and isinstance(node.args[1], int):
+            return inp[node.args[1]]
+        return self.opaque_call(node, f"operation '{name}' is not channel-aware")
+
+    def elementwise(self, node: fx.Node, out_meta: Any) -> Any:
+        if not hasattr(out_meta, "shape"):
+            return self.opaque_call(node, "elementwise op without a tensor result")
+        out_shape = list(out_meta.shape)
+        result: _Layout | None = None
+        for arg in self.tensor_args(node):
+            meta, layout = self.meta(arg), self.value(arg)
+            if meta is None or not hasattr(meta, "shape"):
+                continue
+            shape = list(meta.shape)
+            if shape == [] or int(torch.tensor(shape).prod()) == 1:
+                continue                                           # scalar tensor
+            if len(shape) == len(out_shape) and len(shape) >= 2 and shape[1] == 1:
+                continue                                           # broadcast over channels
+            if len(shape) != len(out_shape) or len(shape) < 2 or shape[1] != out_shape[1] \
+                    or not isinstance(layout, _Layout):
+                return self.opaque_call(node, f"broadcasting in '{op_name(node)}'")
+            if result is None:
+                result = layout
+            elif not self.unify(result, layout, f"'{op_name(node)}' of differently split channels"):
+                return self.opaque_call(node, f"'{op_name(node)}' of differently split channels")
+        return result if result is not None else self.fresh(node, f"'{op_name(node)}' of constants")
+
+    def reduction(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
+        dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+        if isinstance(inp, _Layout) and inp.repeat == 1 and in_meta is not None and dims is not None \
+                and hasattr(out_meta, "shape") and len(out_meta.shape) >= 2:
+            ndim = len(in_meta.shape)
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            if all(isinstance(d, int) for d in dims) and not {d % ndim for d in dims} & {0, 1}:
+                return inp
+        return self.opaque_call(node, f"reduction '{op_name(node)}' over channels")
+
+    def cat(self, node: fx.Node) -> Any:
+        tensors = node.args[0] if node.args else node.kwargs.get("tensors")
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+        layouts = [self.value(t) for t in tensors] if isinstance(tensors, (list, tuple)) else []
+        metas = [self.meta(t) for t in tensors] if layouts else []
+        if not layouts or not all(isinstance(v, _Layout) and v.repeat == 1 for v in layouts) \
+                or not isinstance(dim, int):
+            return self.opaque_call(node, "concatenation of unsupported tensors")
+        ndim = len(metas[0].shape)
+        if dim % ndim == 1:
+            return _Layout([seg for v in layouts for seg in v.segs])
+        for other in layouts[1:]:
+            if not self.unify(layouts[0], other, "concatenation of differently split channels"):
+                return self.opaque_call(node, "concatenation of differently split channels")
+        return layouts[0]
+
+    # -- results ---------------------------------------------------------------------
+    def result(self, input_shape: Sequence[int], exclude: Sequence[str]) -> ChannelGraph:
+        roots = sorted({self.find(s) for s in range(len(self.parent))})
+        index = {root: i for i, root in enumerate(roots)}
+        groups = []
+        for root in roots:
+            members = self.members[root]
+            producers = [m.module for m in members if m.role == OUT]
+            reason = self.fixed.get(root, "")
+            if not reason and not producers:
+                reason = "no layer produces these channels"
+            if not reason and self.size[root] < 2:
+                reason = "a single channel"
+            key = producers[0] if producers else f"fixed{index[root]}"
+            groups.append(ChannelGroup(index[root], key, self.size[root], list(members), reason))
+        _dedupe_keys(groups)
+
+        def segs(layout: _Layout) -> tuple[tuple[int, int], ...]:
+            return tuple((index[self.find(s)], n) for s, n in layout.segs)
+
+        layers = [Layer(name, kind, segs(inp), segs(out), inp.repeat, groups_, kernel, positions)
+                  for name, kind, inp, out, groups_, kernel, positions in self.layers]
+        return ChannelGraph(groups, layers, self.mask_points(groups), tuple(input_shape), tuple(exclude))
+
+    def mask_points(self, groups: list[ChannelGroup]) -> list[MaskPoint]:
+        nodes = {n.target: n for n in self.gm.graph.nodes if n.op == "call_module"}
+        ranges: dict[str, list[tuple[int, int, int]]] = {}
+        primary: set[str] = set()
+        for g in groups:
+            if not g.prunable:
+                continue
+            for m in g.members:
+                if m.role == IN:
+                    continue
+                point = m.module
+                if m.role in (OUT, DW):
+                    follower = _sole_bn_user(nodes.get(m.module), self.gm)
+                    if follower is not None:
+                        continue                                   # the BN member of the same group masks it
+                    if m.role == OUT:
+                        primary.add(point)
+                if m.role == NORM:
+                    producer = nodes.get(point).args[0] if point in nodes else None
+                    if isinstance(producer, fx.Node) and producer.op == "call_module" and \
+                            any(x.module == producer.target and x.role == OUT for x in g.members):
+                        primary.add(point)
+                ranges.setdefault(point, []).append((m.offset, g.size, g.index))
+        points = []
+        for name, rs in ranges.items():
+            module = self.gm.get_submodule(name)
+            channels = getattr(module, "num_features", None) or getattr(module, "out_channels", None) \
+                or getattr(module, "out_features")
+            points.append(MaskPoint(name, int(channels), tuple(sorted(rs)), name in primary))
+        return points
+
+
+def _sole_bn_user(node: fx.Node | None, gm: fx.GraphModule) -> fx.Node | None:
+    if node is None or len(node.users) != 1:
+        return None
+    user = next(iter(node.users))
+    if user.op == "call_module" and isinstance(gm.get_submodule(user.target), nn.modules.batchnorm._BatchNorm):
+        return user
+    return None
+
+
+def _has_channel_params(module: nn.Module) -> bool:
+    return any(p.dim() >= 1 and p.numel() > 1 for p in module.parameters(recurse=False))
+
+
+def _same_channels(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and hasattr(a, "shape") and hasattr(b, "shape") \
+        and len(a.shape) == len(b.shape) and len(a.shape) >= 2 and a.shape[1] == b.shape[1]
+
+
+def _layouts(value: Any) -> Iterable[_Layout]:
+    if isinstance(value, _Layout):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _layouts(v)
+
+
+def _dedupe_keys(groups: list[ChannelGroup]) -> None:
+    seen: dict[str, int] = {}
+    for g in groups:
+        if g.key in seen:
+            seen[g.key] += 1
+            g.key = f"{g.key}#{seen[g.key]}"
+        else:
+            seen[g.key] = 0
+
+
+def analyze(model: nn.Module, input_shape: Sequence[int], exclude: Sequence[str] = (),
+            shape_key: str = "input_shape", exclude_key: str = "algorithm.exclude") -> ChannelGraph:
+    """Trace ``model`` and group its prunable channels.
+
+    ``exclude`` holds module names or ``fnmatch`` patterns kept as opaque layers (not
+    traced into, channels at their boundary not pruned). Errors name ``shape_key`` /
+    ``exclude_key`` so the user knows which config key to change.
+    """
+    gm = trace(model, exclude, exclude_key)
+    propagate_shapes(gm, model, input_shape, shape_key)
+    opaque = matching_modules(model, exclude)
+    analyzer = _Analyzer(model, gm, opaque)
+    analyzer.run()
+    return analyzer.result(input_shape, exclude)
+
+
+__all__ = ["ChannelGraph", "ChannelGroup", "Layer", "MaskPoint", "Member", "analyze"]
