@@ -116,3 +116,52 @@ def test_server_uri_and_missing_mlflow_message(tmp_path, monkeypatch):
 
     with pytest.raises(GmlUserError, match=r"gml-hpo\[mlflow\]"):
         MlflowTracker(MlflowOptions(), task_dir=tmp_path)
+
+
+def test_search_run_logs_the_task_to_mlflow_and_show_prints_where(tmp_path):
+    """End to end: ``search-run`` with ``tracking: {type: mlflow}``, read back through MLflow's client."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    bin_dir = Path(sys.executable).parent
+    toy = Path(__file__).parent / "data" / "toy_trial.py"
+    task = {"task": {"name": "mlf", "work_dir": "work",
+                     "template": f"{sys.executable} {toy} {{x}} --steps 3 --sleep 0.05 --exit {{code}}",
+                     "search_args": {"x": {"type": "Categorical", "data": [0.2, 0.3]},
+                                     "code": {"type": "Categorical", "data": [0, 3]}}},
+            "searcher": {"type": "GridSearcher", "reward_attribute": "acc"},
+            "scheduler": {"type": "LocalScheduler", "parallel_size": 2, "poll_interval": 0.2},
+            "tracking": {"type": "mlflow", "experiment": "toy-exp"}}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(task))
+    run = subprocess.run([str(bin_dir / "search-run"), "t.yaml", "-q"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    show = subprocess.run([str(bin_dir / "search-ctl"), "show", "-t", "mlf", "--work-dir", "work"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    db = tmp_path / "work" / "mlf" / "mlflow.db"
+    assert "MLflow" in show.stdout and "mlflow.db" in show.stdout.replace("\n", ""), show.stdout
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("toy-exp")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and len(children) == 4 and len(runs) == 5
+    expected = {(x, c) for x in ("0.2", "0.3") for c in ("0", "3")}
+    assert {(r.data.params["x"], r.data.params["code"]) for r in children} == expected
+    for r in children:
+        x, code = float(r.data.params["x"]), int(r.data.params["code"])
+        hist = sorted((m.step, m.value) for m in client.get_metric_history(r.info.run_id, "acc"))
+        assert hist == [(s, pytest.approx(x * (s + 1))) for s in range(3)]
+        assert r.info.status == ("FINISHED" if code == 0 else "FAILED")
+        assert r.data.tags["gml.hpo.state"] == ("SUCCEEDED" if code == 0 else "FAILED")
+        if code == 0:
+            assert r.data.metrics["reward"] == pytest.approx(3 * x)
+    best = client.get_metric_history(parents[0].info.run_id, "best_acc")
+    assert max(m.value for m in best) == pytest.approx(0.9)
+    assert json.loads(open(client.download_artifacts(parents[0].info.run_id, "task.json",
+                                                     str(tmp_path / "dl"))).read())["task"]["name"] == "mlf"
