@@ -86,7 +86,8 @@ def load_int8(path: str | Path, trust: bool = False) -> nn.Module:
     from gml_core.config.converter import converter
     from gml_core.config.spec import ComponentSpec
 
-    data = load_file(path, trust)
+    with quiet():
+        data = load_file(path, trust)
     if not isinstance(data, Mapping) or data.get("format") != FORMAT:
         raise GmlUserError(f"{path}: not a gml-qat int8 checkpoint (no format '{FORMAT}')")
     model = build("model", converter.structure(dict(data["float_model_spec"]), ComponentSpec), "float_model_spec")
@@ -102,7 +103,8 @@ def load_int8(path: str | Path, trust: bool = False) -> nn.Module:
 def load_torchscript(path: str | Path) -> torch.jit.ScriptModule:
     """Load an exported TorchScript model, setting the quantized engine it was packed for."""
     extra = {EXTRA_FILE: ""}
-    module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    with quiet():
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     meta = json.loads(extra[EXTRA_FILE] or "{}")
     if meta.get("backend"):
         check_backend(meta["backend"])

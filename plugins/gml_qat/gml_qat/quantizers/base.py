@@ -120,14 +120,19 @@ class Quantizer:
         return f"{type(self).__name__} ({self.backend})"
 
     # -- shared helpers ---------------------------------------------------------------------
-    def _assignment(self, model: nn.Module, example_inputs: tuple[Any, ...]) -> dict[str, Any]:
-        """``{module name: qconfig}`` for the region and the ``custom_qconfig`` entries."""
+    def name_problems(self, model: nn.Module) -> list[tuple[str, str]]:
+        """Every module name of the config that ``model`` lacks, with a did-you-mean."""
         problems: list[tuple[str, str]] = []
         for key, name in (("input_layer", self.input_layer), ("output_layer", self.output_layer)):
             if name:
                 _collect(problems, lambda: check_name(model, name, key))
         for name in self.custom_qconfig:
             _collect(problems, lambda: check_name(model, name, f'custom_qconfig["{name}"]'))
+        return problems
+
+    def _assignment(self, model: nn.Module, example_inputs: tuple[Any, ...]) -> dict[str, Any]:
+        """``{module name: qconfig}`` for the region and the ``custom_qconfig`` entries."""
+        problems = self.name_problems(model)
         if problems:
             raise ConfigError(problems)
         order = execution_order(model, example_inputs)

@@ -134,7 +134,14 @@ class TorchDefaultQuantizer(Quantizer):
     def _prepare(self, model: nn.Module, example_inputs: tuple[Any, ...]) -> nn.Module:
         import torch.ao.quantization as tq
 
-        for parent, patterns in check_fuse_config(model, self.fuse_config):
+        problems = self.name_problems(model)
+        try:
+            fusions = check_fuse_config(model, self.fuse_config)
+        except ConfigError as exc:
+            problems = problems + exc.problems
+        if problems:
+            raise ConfigError(problems)
+        for parent, patterns in fusions:
             if patterns:
                 target = model.get_submodule(parent) if parent else model
                 tq.fuse_modules_qat(target, patterns, inplace=True)

@@ -1,0 +1,157 @@
+"""``IAO`` through gml's runner: QAT, schedules, int8 accuracy, export and weights_only round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gml_core.config.loader import load_config
+from gml_core.training.runner import build_runner
+from qat_helpers import REPO, accuracy
+
+#: the int8 model must stay this close to the fp32 model it was fine-tuned from (top-1 points, digits val)
+INT8_MARGIN = 2.0
+#: relative L2 error allowed between int8 logits and fake-quantized logits on the validation set
+REL_ERROR = 0.05
+
+
+def train(config_name: str, work_dir: Path, *overrides: str, resume: bool = False):
+    cfg = load_config(REPO / "configs" / "qat" / config_name,
+                      ["algorithm.latency_runs=5", "runtime.progress=false", *overrides],
+                      work_dir=str(work_dir), resume=resume or None)
+    runner, algorithm, hook = build_runner(cfg)
+    runner.train()
+    return algorithm, hook.summary_rows
+
+
+def test_eager_qat_from_fp32_checkpoint(tmp_path, fp32_checkpoint, digits16):
+    from gml_qat.export import load_int8, load_torchscript
+
+    algorithm, rows = train("iao_digits.toml", tmp_path, f'algorithm.model.init_from="{fp32_checkpoint}"',
+                            "train.epochs=2")
+    report = json.loads((tmp_path / "qat_report.json").read_text())
+    fp32_top1, int8_top1 = report["fp32"]["top1"], report["int8"]["top1"]
+    assert report["fp32"]["weights"] == "init_from"
+    assert fp32_top1 > 90.0
+    assert int8_top1 >= fp32_top1 - INT8_MARGIN, report
+    assert rows["int8 top1"].startswith(f"{int8_top1:.2f}")
+    assert report["int8"]["torchscript_bytes"] * 2.5 < report["fp32"]["torchscript_bytes"]  # ~4x in theory
+
+    # the int8 model computes what the fake-quantized model simulated
+    x, y = digits16.val.tensors
+    algorithm.model.eval()
+    with torch.no_grad():
+        fake = algorithm.model(x)
+    int8 = load_int8(tmp_path / "model_int8.pth")
+    with torch.no_grad():
+        real = int8(x)
+    rel = float((real - fake).norm() / fake.norm())
+    assert rel < REL_ERROR, rel
+    assert float((real.argmax(1) == fake.argmax(1)).float().mean()) >= 0.98
+    assert accuracy(int8, digits16.val) == pytest.approx(int8_top1, abs=1e-6)
+
+    # round trip: weights_only loading, same outputs as the TorchScript artifact and a fresh conversion
+    raw = torch.load(tmp_path / "model_int8.pth", weights_only=True)
+    assert raw["format"] == "gml-qat-int8" and raw["backend"] == "fbgemm"
+    scripted = load_torchscript(tmp_path / "model_int8.ts")
+    fresh = algorithm.quantizer.convert(algorithm.model)
+    with torch.no_grad():
+        assert torch.equal(real, fresh(x))
+        torch.testing.assert_close(scripted(x), real, rtol=0, atol=1e-5)
+    # the training checkpoints (fake-quant buffers included) load under weights_only too
+    torch.load(tmp_path / "epoch_2.pth", weights_only=True)
+
+
+def test_fx_qat_from_scratch_then_resume(tmp_path):
+    from gml_qat.export import load_int8
+
+    overrides = ['algorithm.model.init_from=""', "train.epochs=1", "train.lr=0.05", "algorithm.freeze_bn_after=1",
+                 "algorithm.freeze_observer_after=1"]
+    _, rows = train("iao_digits_fx.toml", tmp_path, *overrides)
+    assert "fp32 top1 (QAT weights, fake quant off)" in rows
+    first = json.loads((tmp_path / "qat_report.json").read_text())
+    algorithm, rows = train("iao_digits_fx.toml", tmp_path, *overrides[:-3], "train.epochs=2",
+                            "algorithm.freeze_bn_after=1", "algorithm.freeze_observer_after=1", resume=True)
+    assert algorithm.bn_frozen and algorithm.observers_frozen
+    report = json.loads((tmp_path / "qat_report.json").read_text())
+    assert report["int8"]["top1"] > 80.0 and first["latency"]["runs"] == 5
+    int8 = load_int8(tmp_path / "model_int8.pth")
+    x = torch.randn(5, 1, 16, 16)
+    fresh = algorithm.quantizer.convert(algorithm.model)
+    with torch.no_grad():
+        assert torch.equal(int8(x), fresh(x))
+    from torch.ao.nn.quantized import Linear
+
+    assert isinstance(dict(int8.named_modules())["head.fc"], Linear)  # FX: the classifier is int8 too
+
+
+def _context(tmp_path, epochs=2):
+    from gml_core.algorithms import BuildContext, DataInfo
+    from gml_core.config.schema import TrainConfig
+
+    return BuildContext(DataInfo(10, 1, (16, 16)), TrainConfig(epochs=epochs), tmp_path)
+
+
+def _iao_config(**changes):
+    from gml_core.config.loader import structure_algorithm
+
+    table = {"type": "IAO", "model": {"type": "gml.SmallCNN", "width": 4},
+             "quantizer": {"type": "FxQuantizer", "backend": "x86"}, **changes}
+    return structure_algorithm(table)
+
+
+def test_freeze_schedule_in_epochs_and_iterations(tmp_path):
+    from types import SimpleNamespace
+
+    from gml_qat.algorithm import IAO
+
+    algo = IAO(_iao_config(freeze_bn_after=1, freeze_observer_after="25 iters"), _context(tmp_path))
+    algo.before_train(SimpleNamespace(iters_per_epoch=10))
+    fqs = [m for m in algo.model.modules() if isinstance(m, torch.ao.quantization.FakeQuantizeBase)]
+    convbn = [m for m in algo.model.modules() if hasattr(m, "freeze_bn")]
+    assert convbn and fqs
+    for it in range(10):
+        algo.before_train_iter(it, it // 10, 30)
+    assert not algo.bn_frozen and not any(m.freeze_bn for m in convbn)
+    algo.before_train_iter(10, 1, 30)
+    assert algo.bn_frozen and all(m.freeze_bn for m in convbn)
+    algo.before_train_iter(24, 2, 30)
+    assert all(int(f.observer_enabled) == 1 for f in fqs)
+    algo.before_train_iter(25, 2, 30)
+    assert algo.observers_frozen and all(int(f.observer_enabled) == 0 for f in fqs)
+    never = IAO(_iao_config(freeze_bn_after="never", freeze_observer_after=-1), _context(tmp_path))
+    never.before_train(SimpleNamespace(iters_per_epoch=10))
+    never.before_train_iter(10 ** 6, 10 ** 5, 10 ** 6)
+    assert not never.bn_frozen and not never.observers_frozen
+
+
+def test_init_from_an_exported_model_rebuilds_its_architecture(tmp_path):
+    """A pruned/NAS export carries ``model_spec``: QAT starts from that architecture and exports it."""
+    from gml_core.algorithms import BuildContext
+    from gml_core.models.small_cnn import SmallCNN
+    from gml_qat.algorithm import IAO
+
+    exported = SmallCNN(width=8)
+    path = tmp_path / "pruned.pth"
+    torch.save({"model_spec": {"type": "gml.SmallCNN", "width": 8}, "state_dict": exported.state_dict()}, path)
+    config = _iao_config(model={"type": "gml.SmallCNN", "width": 16, "init_from": str(path)})
+    algo = IAO(config, _context(tmp_path))
+    assert algo.float_spec == {"type": "gml.SmallCNN", "width": 8, "num_classes": 10, "in_channels": 1}
+    assert algo.from_checkpoint
+    assert torch.equal(algo.float_start.head.fc.weight, exported.head.fc.weight)
+    assert isinstance(algo, BuildContext) is False and algo.model.backbone.conv1.weight.shape[0] == 8
+
+
+def test_predict_does_not_calibrate_on_validation_data(tmp_path):
+    from gml_qat.algorithm import IAO
+
+    algo = IAO(_iao_config(), _context(tmp_path))
+    algo.model(torch.randn(8, 1, 16, 16))
+    scales = [m.scale.clone() for m in algo.model.modules() if isinstance(m, torch.ao.quantization.FakeQuantizeBase)]
+    algo.eval()
+    algo.predict(torch.randn(8, 1, 16, 16) * 100)
+    after = [m.scale for m in algo.model.modules() if isinstance(m, torch.ao.quantization.FakeQuantizeBase)]
+    assert all(torch.equal(a, b) for a, b in zip(scales, after))
