@@ -1,0 +1,3 @@
+"""gml-kd: knowledge distillation for gml (teacher-student, FitNet, AT, AB, FT, MEAL v2, in-place)."""
+
+__version__ = "0.1.0"
