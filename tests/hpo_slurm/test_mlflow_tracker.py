@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
@@ -11,6 +12,14 @@ from gml_hpo.tracking.mlflow_tracker import MlflowOptions, MlflowTracker, flatte
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is an optional extra (gml-hpo[mlflow])")
 from mlflow.tracking import MlflowClient  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory):
+    """An MLflow SQLite store with its schema created once (creating one takes ~10 s here)."""
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
 
 
 def task_info(tmp_path, resumed=False) -> TaskInfo:
@@ -39,7 +48,8 @@ def test_helpers():
     assert metric_key("accuracy/top1") == "accuracy/top1" and metric_key("a:b") == "a_b"
 
 
-def test_parent_and_child_runs_with_params_metrics_and_resume(tmp_path):
+def test_parent_and_child_runs_with_params_metrics_and_resume(tmp_path, empty_db):
+    shutil.copy(empty_db, tmp_path / "mlflow.db")
     tracker = MlflowTracker(MlflowOptions(), task_dir=tmp_path)
     tracker.start_task(task_info(tmp_path))
     recs = [trial(tmp_path, i) for i in range(3)]
@@ -118,7 +128,7 @@ def test_server_uri_and_missing_mlflow_message(tmp_path, monkeypatch):
         MlflowTracker(MlflowOptions(), task_dir=tmp_path)
 
 
-def test_search_run_logs_the_task_to_mlflow_and_show_prints_where(tmp_path):
+def test_search_run_logs_the_task_to_mlflow_and_show_prints_where(tmp_path, empty_db):
     """End to end: ``search-run`` with ``tracking: {type: mlflow}``, read back through MLflow's client."""
     import json
     import subprocess
@@ -137,6 +147,8 @@ def test_search_run_logs_the_task_to_mlflow_and_show_prints_where(tmp_path):
             "scheduler": {"type": "LocalScheduler", "parallel_size": 2, "poll_interval": 0.2},
             "tracking": {"type": "mlflow", "experiment": "toy-exp"}}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(task))
+    (tmp_path / "work" / "mlf").mkdir(parents=True)
+    shutil.copy(empty_db, tmp_path / "work" / "mlf" / "mlflow.db")
     run = subprocess.run([str(bin_dir / "search-run"), "t.yaml", "-q"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -165,3 +177,30 @@ def test_search_run_logs_the_task_to_mlflow_and_show_prints_where(tmp_path):
     assert max(m.value for m in best) == pytest.approx(0.9)
     assert json.loads(open(client.download_artifacts(parents[0].info.run_id, "task.json",
                                                      str(tmp_path / "dl"))).read())["task"]["name"] == "mlf"
+
+
+def test_gml_run_logs_to_mlflow_through_the_visualizer(tmp_path, empty_db):
+    """``[runtime] visualizer = ["local", "mlflow"]``: a plain ``gml run`` logs its curves and config to MLflow."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    db = tmp_path / "runs.db"
+    shutil.copy(empty_db, db)
+    uri = f"sqlite:///{db}"
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "gml"), "run", str(repo / "configs/baseline/digits_cnn.toml"),
+         "--work-dir", str(tmp_path / "wd"), "--cfg-options", "train.epochs=1", "algorithm.model.width=4",
+         "runtime.checkpoint_interval=0", 'runtime.visualizer=["local", "mlflow"]',
+         f'runtime.mlflow_tracking_uri="{uri}"', 'runtime.mlflow_experiment="digits-vis"'],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    client = MlflowClient(tracking_uri=uri)
+    (found,) = client.search_runs([client.get_experiment_by_name("digits-vis").experiment_id])
+    assert found.info.status == "FINISHED"
+    assert found.data.params["gml.train.epochs"] == "1" and found.data.params["gml.data.type"] == "digits"
+    top1 = sorted((m.step, m.value) for m in client.get_metric_history(found.info.run_id, "accuracy/top1"))
+    assert [s for s, _ in top1] == [1] and 0.0 < top1[0][1] <= 100.0
+    assert client.get_metric_history(found.info.run_id, "loss")  # training losses too
