@@ -42,6 +42,9 @@ def plot_best_so_far(store: TaskStore, path: Path) -> Path | None:
     for state, color in _COLORS.items():
         if any(t.state.value == state and t.reward is not None for t in done):
             ax.scatter([], [], color=color, s=22, label=state.lower())
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("finished trials")
     ax.set_ylabel(attr)
     ax.set_title(f"{store.meta('name')}: {attr} ({'maximize' if maximize else 'minimize'})")
@@ -58,12 +61,13 @@ def plot_curves(store: TaskStore, path: Path) -> Path | None:
     attr, maximize = reward_settings(store)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    drawn = False
+    drawn, present = False, set()
     for t in store.trials():
         hist = store.history(t.trial_id, attr)
         if not hist:
             continue
         drawn = True
+        present.add(t.state.value)
         steps, values = zip(*hist)
         color = _COLORS.get(t.state.value, "tab:cyan")
         stopped = t.state in (TrialState.EARLY_STOPPED, TrialState.TIMEOUT)
@@ -74,8 +78,12 @@ def plot_curves(store: TaskStore, path: Path) -> Path | None:
         plt.close(fig)
         return None
     for state, color in _COLORS.items():
-        ax.plot([], [], color=color, ls="--" if state in ("EARLY_STOPPED", "TIMEOUT") else "-",
-                marker="x" if state in ("EARLY_STOPPED", "TIMEOUT") else None, label=state.lower())
+        if state in present:
+            ax.plot([], [], color=color, ls="--" if state in ("EARLY_STOPPED", "TIMEOUT") else "-",
+                    marker="x" if state in ("EARLY_STOPPED", "TIMEOUT") else None, label=state.lower())
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel(attr)
     ax.set_title(f"{store.meta('name')}: intermediate {attr} (x = early stopped)")
@@ -87,18 +95,41 @@ def plot_curves(store: TaskStore, path: Path) -> Path | None:
     return path
 
 
-def _axis_values(values: list) -> tuple[list[float], list[tuple[float, str]] | None, bool]:
-    """Map one parameter's values to [0, 1]; categorical values get tick labels."""
+def _axis(values: list, log: bool, choices: list | None):
+    """Map one parameter's values to [0, 1]; returns (positions, tick labels or None, log)."""
     nums = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if nums:
+    if nums and choices is None:
         lo, hi = min(values), max(values)
-        log = lo > 0 and hi / lo >= 100
+        log = log and lo > 0
         f = (lambda v: math.log10(v)) if log else (lambda v: float(v))
         a, b = f(lo), f(hi)
         return [0.5 if b == a else (f(v) - a) / (b - a) for v in values], None, log
-    cats = list(dict.fromkeys(str(v) for v in values))
+    cats = [str(c) for c in choices] if choices else list(dict.fromkeys(str(v) for v in values))
+    for v in values:
+        if str(v) not in cats:
+            cats.append(str(v))
     pos = {c: (0.5 if len(cats) == 1 else i / (len(cats) - 1)) for i, c in enumerate(cats)}
     return [pos[str(v)] for v in values], [(pos[c], c) for c in cats], False
+
+
+def _arg_info(store: TaskStore) -> tuple[set[str], dict[str, list]]:
+    """Placeholders on a log scale, and declared choices of Categorical/File/Nested values."""
+    args = ((store.meta("config", {}) or {}).get("task") or {}).get("search_args") or {}
+    logs, choices = set(), {}
+    for name, spec in args.items():
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("log"):
+            logs.add(name)
+        if spec.get("type") == "Categorical" and isinstance(spec.get("data"), list):
+            choices[name] = spec["data"]
+        if spec.get("type") == "Nested" and isinstance(spec.get("data"), list):
+            for item in spec["data"]:
+                for key, value in (item.items() if isinstance(item, dict) else ()):
+                    choices.setdefault(key, [])
+                    if value not in choices[key]:
+                        choices[key].append(value)
+    return logs, choices
 
 
 def plot_parallel(store: TaskStore, path: Path) -> Path | None:
@@ -107,6 +138,7 @@ def plot_parallel(store: TaskStore, path: Path) -> Path | None:
     trials = [t for t in store.trials() if t.reward is not None]
     if not trials:
         return None
+    logs, choices = _arg_info(store)
     flat = [flatten_params(t.params) for t in trials]
     names = list(dict.fromkeys(k for f in flat for k in f))
     columns = [[f.get(n, "") for f in flat] for n in names] + [[t.reward for t in trials]]
@@ -121,7 +153,8 @@ def plot_parallel(store: TaskStore, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
     scaled = []
     for j, col in enumerate(columns):
-        ys, ticks, log = _axis_values(col)
+        name = labels[j]
+        ys, ticks, log = _axis(col, name in logs, choices.get(name) if j < len(names) else None)
         scaled.append(ys)
         ax.axvline(j, color="k", lw=0.8)
         if ticks:
@@ -132,16 +165,17 @@ def plot_parallel(store: TaskStore, path: Path) -> Path | None:
             ax.text(j + 0.03, 0, f"{lo:.3g}", fontsize=7, va="bottom")
             ax.text(j + 0.03, 1, f"{hi:.3g}", fontsize=7, va="top")
             if log:
-                labels[j] = f"{labels[j]} (log)"
+                labels[j] = f"{name} (log)"
     order = sorted(range(len(trials)), key=lambda i: rewards[i] if maximize else -rewards[i])
     for i in order:  # best drawn last, on top
         ax.plot(range(len(columns)), [s[i] for s in scaled], color=cmap(norm(rewards[i])), alpha=0.8, lw=1.2)
     ax.set_xticks(range(len(columns)))
     ax.set_xticklabels(labels)
     ax.set_yticks([])
+    ax.set_ylim(-0.05, 1.05)
     ax.set_xlim(-0.2, len(columns) - 0.6)
     fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=attr)
-    ax.set_title(f"{store.meta('name')}: parameters vs {attr}")
+    ax.set_title(f"{store.meta('name')}: parameters vs {attr} ({len(trials)} trials)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from .taskfile import TaskConfig
 STOP_FILE = "stop.request"
 LOCK_FILE = "scheduler.lock"
 MAX_SUBMIT_FAILURES = 3
+_BIN_DIR = os.path.dirname(sys.executable)
 
 
 class TaskLock:
@@ -151,6 +153,13 @@ class Scheduler:
     def _launch(self, rec: TrialRecord) -> TrialLaunch:
         env = {ENV_TASK: self.cfg.name, ENV_TRIAL_ID: rec.trial_id, ENV_TRIAL_DIR: str(rec.trial_dir),
                "GML_HPO_TASK_DIR": str(self.task_dir), "PYTHONUNBUFFERED": "1"}
+        if getattr(self.executor, "shares_host", False) and "OMP_NUM_THREADS" not in os.environ:
+            # parallel trials on one machine: split the cores instead of oversubscribing them
+            per_trial = (os.cpu_count() or 1) // self.cfg.scheduler.parallel_size
+            env["OMP_NUM_THREADS"] = str(max(1, per_trial))
+        path = os.environ.get("PATH", "")
+        if _BIN_DIR not in path.split(os.pathsep):  # trials find this environment's gml / python
+            env["PATH"] = os.pathsep.join([_BIN_DIR, path]) if path else _BIN_DIR
         return TrialLaunch(trial_id=rec.trial_id, command=rec.command, trial_dir=rec.trial_dir, env=env,
                            time_limit_s=self.cfg.time_limits_per_job_s, cwd=self.cfg.cwd,
                            capture_log=self.cfg.generate_log)

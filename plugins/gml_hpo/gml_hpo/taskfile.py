@@ -8,6 +8,7 @@ into the class's ``options_class`` with key paths.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import tomllib
@@ -57,7 +58,7 @@ class TaskSection:
     name: str
     template: str
     search_args: dict[str, Any]
-    work_dir: str = DEFAULT_WORK_DIR
+    work_dir: Optional[str] = None  # default: $GML_HPO_WORK_DIR or work_dirs/hpo
     cwd: Optional[str] = None
 
 
@@ -404,7 +405,8 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
             raise ConfigError([("task.template", f"cannot be rendered: {exc}")], name_of_source) from None
     return TaskConfig(
         name=task.name, template=task.template, space=space, cwd=base,
-        task_dir=(base / task.work_dir / task.name).resolve(), searcher=searcher,
+        task_dir=(base / (task.work_dir or os.environ.get("GML_HPO_WORK_DIR") or DEFAULT_WORK_DIR)
+                  / task.name).resolve(), searcher=searcher,
         searcher_component=searcher_comp, scheduler=sched, executor=executor, assessor=assessor,
         tracker=tracker, max_tries=stop.max_tries, time_limits_s=times["time_limits"],
         time_limits_per_job_s=times["time_limits_per_job"], max_reward=stop.max_reward,

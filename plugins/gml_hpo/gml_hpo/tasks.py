@@ -94,7 +94,10 @@ def config_of(task_dir: Path) -> TaskConfig:
         raw, cwd = store.meta("config"), Path(store.meta("cwd"))
     finally:
         store.close()
-    return load_task(raw, cwd=cwd, source_name=f"{task_dir / DB_FILE} (stored task)")
+    import attrs
+
+    cfg = load_task(raw, cwd=cwd, source_name=f"{task_dir / DB_FILE} (stored task)")
+    return cfg if cfg.task_dir == task_dir.resolve() else attrs.evolve(cfg, task_dir=task_dir.resolve())
 
 
 def task_status(task_dir: Path, store: TaskStore) -> str:

@@ -51,6 +51,9 @@ def _parse(handle: str) -> tuple[int, str, Path]:
 class LocalExecutor(Executor):
     """Runs trials as local subprocesses (``scheduler.type: LocalScheduler``)."""
 
+    #: trials share this machine's cores (the scheduler sets OMP_NUM_THREADS = cores / parallel_size)
+    shares_host = True
+
     def __init__(self, options=None, **kwargs):
         super().__init__(options, **kwargs)
         self._procs: dict[str, subprocess.Popen] = {}
