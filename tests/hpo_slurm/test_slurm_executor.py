@@ -59,14 +59,16 @@ def test_options_structure_strictly_with_key_paths():
                       "extra_args": ["--qos=normal"]}, SlurmOptions, "scheduler.slurm")
     assert opts.sbatch_args() == ["--partition=debug", "--cpus-per-task=4", "--gpus-per-task=1", "--qos=normal"]
     with pytest.raises(ConfigError) as err:
-        structure({"partiton": "debug", "cpus_per_task": 2.5}, SlurmOptions, "scheduler.slurm")
-    text = str(err.value)
-    assert "scheduler.slurm.partiton" in text and "partition" in text
-    assert "scheduler.slurm.cpus_per_task" in text
-    with pytest.raises(ConfigError, match="not a Slurm time limit"):
-        structure({"time": "2h"}, SlurmOptions, "scheduler.slurm")
+        structure({"partiton": "debug", "cpus_per_task": 2.5, "time": "2h", "gpus_per_task": 0},
+                  SlurmOptions, "scheduler.slurm")
+    problems = dict(err.value.problems)  # every problem at once, each with its key path
+    assert "partition" in problems["scheduler.slurm.partiton"]
+    assert "expected an integer" in problems["scheduler.slurm.cpus_per_task"]
+    assert "not a Slurm time limit" in problems["scheduler.slurm.time"]
+    assert "positive" in problems["scheduler.slurm.gpus_per_task"]
     for ok in ("30", "10:00", "1-12", "1-12:30:00", "UNLIMITED"):
         assert structure({"time": ok}, SlurmOptions).time == ok
+    assert structure({"time": 45}, SlurmOptions).time == "45"  # plain minutes
 
 
 def test_handles_round_trip(tmp_path):

@@ -22,9 +22,10 @@ import re
 import shlex
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import attrs
+from gml_core.config.converter import converter
 
 from .base import SENTINEL, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
 from .slurm_cli import PENDING_STATES, SlurmCLI, SlurmError, SlurmJob, is_job_handle
@@ -36,15 +37,36 @@ _TIME = re.compile(r"^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9_.+-]")
 
 
-def _check_time(_inst, attribute, value):
-    if value is not None and not _TIME.match(value):
+class SlurmTime(str):
+    """A Slurm time limit (``minutes``, ``MM:SS``, ``HH:MM:SS``, ``D-HH[:MM[:SS]]``, ``UNLIMITED``)."""
+
+
+class PositiveInt(int):
+    """An integer > 0."""
+
+
+def _structure_time(value: Any, _type: type) -> SlurmTime:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return SlurmTime(str(value))  # plain minutes
+    if not isinstance(value, str):
+        raise TypeError(f"expected a Slurm time limit string such as \"02:00:00\", got {value!r}")
+    if not _TIME.match(value):
         raise ValueError(f"'{value}' is not a Slurm time limit; accepted: minutes, MM:SS, HH:MM:SS, "
                          "D-HH, D-HH:MM, D-HH:MM:SS (e.g. \"02:00:00\")")
+    return SlurmTime(value)
 
 
-def _positive(_inst, attribute, value):
-    if value is not None and value <= 0:
-        raise ValueError(f"must be positive, got {value}")
+def _structure_positive(value: Any, _type: type) -> PositiveInt:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r} ({type(value).__name__})")
+    if value <= 0:
+        raise ValueError(f"must be a positive integer, got {value}")
+    return PositiveInt(value)
+
+
+# checked while structuring, so they are reported with every other problem of the task file
+converter.register_structure_hook(SlurmTime, _structure_time)
+converter.register_structure_hook(PositiveInt, _structure_positive)
 
 
 @attrs.frozen(kw_only=True)
@@ -60,19 +82,19 @@ class SlurmOptions:
     partition: Optional[str] = None
     account: Optional[str] = None
     qos: Optional[str] = None
-    time: Optional[str] = attrs.field(default=None, validator=_check_time)
-    nodes: Optional[int] = attrs.field(default=None, validator=_positive)
-    ntasks: Optional[int] = attrs.field(default=None, validator=_positive)
-    ntasks_per_node: Optional[int] = attrs.field(default=None, validator=_positive)
-    cpus_per_task: Optional[int] = attrs.field(default=None, validator=_positive)
-    gpus_per_task: Optional[int] = attrs.field(default=None, validator=_positive)
-    gpus: Optional[int] = attrs.field(default=None, validator=_positive)
+    time: Optional[SlurmTime] = None
+    nodes: Optional[PositiveInt] = None
+    ntasks: Optional[PositiveInt] = None
+    ntasks_per_node: Optional[PositiveInt] = None
+    cpus_per_task: Optional[PositiveInt] = None
+    gpus_per_task: Optional[PositiveInt] = None
+    gpus: Optional[PositiveInt] = None
     gres: Optional[str] = None
     mem: Optional[str] = None
     constraint: Optional[str] = None
     extra_args: list[str] = attrs.field(factory=list)
     array: bool = True
-    array_throttle: Optional[int] = attrs.field(default=None, validator=_positive)
+    array_throttle: Optional[PositiveInt] = None
     job_name_prefix: str = "gml"
     time_margin_min: int = 2
     poll_interval_s: float = 2.0
