@@ -28,7 +28,7 @@ from gml_core.config import ComponentSpec, component_field
 from gml_core.config.converter import converter
 from gml_core.config.schema import AlgorithmConfig
 
-from .schedule import Period
+from .schedule import NonNegativeFloat, Period, PositiveInt
 
 
 class KDDistiller:
@@ -74,7 +74,7 @@ class IAOConfig(AlgorithmConfig):
     freeze_bn_after: Period = Period(0, "never")
     freeze_observer_after: Period = Period(0, "never")
     export: bool = True
-    latency_batch_size: int = attrs.field(default=1, validator=attrs.validators.ge(1))
-    latency_runs: int = attrs.field(default=50, validator=attrs.validators.ge(1))
+    latency_batch_size: PositiveInt = PositiveInt(1)
+    latency_runs: PositiveInt = PositiveInt(50)
     distiller: Optional[KDDistiller] = None
-    student_loss_weight: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
+    student_loss_weight: NonNegativeFloat = NonNegativeFloat(1.0)

@@ -1,4 +1,4 @@
-"""``freeze_bn_after`` / ``freeze_observer_after`` values: epochs, iterations, or never.
+"""``freeze_bn_after`` / ``freeze_observer_after`` values (epochs, iterations, or never) and checked numbers.
 
 Accepted: an integer (epochs), ``"N epochs"`` / ``"N epoch"``, ``"N iters"`` / ``"N iter"`` /
 ``"N iterations"`` (spaces optional, e.g. ``"200iter"``), or ``"never"`` (also ``-1``).
@@ -63,3 +63,33 @@ def _unstructure(period: Period) -> Any:
 
 converter.register_structure_hook(Period, lambda value, _type: parse_period(value))
 converter.register_unstructure_hook(Period, _unstructure)
+
+
+class PositiveInt(int):
+    """An integer >= 1, checked when the config is read (the error names the key)."""
+
+
+class NonNegativeFloat(float):
+    """A number >= 0, checked when the config is read."""
+
+
+def _positive_int(value: Any, _type: Any) -> PositiveInt:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"must be >= 1, got {value}")
+    return PositiveInt(value)
+
+
+def _non_negative_float(value: Any, _type: Any) -> NonNegativeFloat:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+    return NonNegativeFloat(value)
+
+
+converter.register_structure_hook(PositiveInt, _positive_int)
+converter.register_structure_hook(NonNegativeFloat, _non_negative_float)
+converter.register_unstructure_hook(PositiveInt, int)
+converter.register_unstructure_hook(NonNegativeFloat, float)
