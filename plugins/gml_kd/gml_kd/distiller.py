@@ -118,12 +118,12 @@ class TeacherDistiller(nn.Module):
             if cfg.stu_connector is not None:
                 stu_conn = context.build("connector", cfg.stu_connector, f"{key}.head.stu_connector",
                                          in_channels=s.shape[1], out_channels=t_out.shape[1])
+                if isinstance(stu_conn, BaseConnector) and stu_conn.needs_pretrain:
+                    raise GmlUserError(f"{key}.head.stu_connector: a connector with pretrain_criterion is "
+                                       "pre-trained on teacher features; use it as tea_connector")
                 s_out = _eval_once(stu_conn, s)
         loss = context.build("loss", cfg.loss, f"{key}.head.loss")
         _check_loss(loss, s_out, t_out, item, key, s, t)
-        if isinstance(stu_conn, BaseConnector) and stu_conn.needs_pretrain:
-            raise GmlUserError(f"{key}.head.stu_connector: a connector with pretrain_criterion is pre-trained on "
-                               "teacher features; use it as tea_connector")
         arrow_s = f" -> {cfg.stu_connector.type} {_shape(s_out)}" if stu_conn is not None else ""
         arrow_t = f" -> {cfg.tea_connector.type} {_shape(t_out)}" if tea_conn is not None else ""
         self.descriptions.append(
