@@ -63,10 +63,10 @@ def flops_loss(expected: torch.Tensor, target: float, full: float, kind: str = "
         return (e - t).abs()
     if kind == "l2":
         return (e - t) ** 2
-    lower = 0.95 * t
-    if float(e) < lower:
+    lower, value = 0.95 * t, float(e.detach())
+    if value < lower:
         return torch.log(t - e)
-    if float(e) < t:
+    if value < t:
         return e * 0.0
     return torch.log(e - lower)
 

@@ -15,110 +15,15 @@ the spaces it touches: they are kept whole, which is always safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import fx, nn
 
+from .groups import DW, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPoint, Member
 from .rules import BINARY_ELEMENTWISE, PASSTHROUGH_FUNCS, PASSTHROUGH_MODULES, REDUCTIONS, RESHAPES, op_name
 from .tracing import matching_modules, propagate_shapes, trace
-
-OUT, IN, NORM, DW = "out", "in", "norm", "dw"
-
-
-@dataclass(frozen=True)
-class Member:
-    """One parameter dimension of a module that holds channels of a group.
-
-    ``role``: ``out`` (output channels of a conv/linear), ``in`` (input channels),
-    ``norm`` (BatchNorm features), ``dw`` (depthwise conv: in = out = groups).
-    ``offset`` is the group's first channel inside that dimension; ``repeat`` is the
-    number of input features per channel (a linear layer after a spatial flatten).
-    """
-
-    module: str
-    role: str
-    offset: int
-    repeat: int = 1
-
-
-@dataclass
-class ChannelGroup:
-    """Channels that are kept or removed together."""
-
-    index: int
-    key: str
-    size: int
-    members: list[Member] = field(default_factory=list)
-    fixed_reason: str = ""
-
-    @property
-    def prunable(self) -> bool:
-        return not self.fixed_reason
-
-    def modules(self, *roles: str) -> list[str]:
-        return [m.module for m in self.members if not roles or m.role in roles]
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A conv or linear layer as the FLOPs model sees it (groups by index)."""
-
-    module: str
-    kind: str                                # conv | dwconv | linear
-    inputs: tuple[tuple[int, int], ...]      # (group index, channels)
-    outputs: tuple[tuple[int, int], ...]
-    repeat: int                              # input features per channel (linear)
-    groups: int                              # conv groups (constant)
-    kernel: int                              # kernel elements
-    positions: int                           # output positions: batch x spatial (rows for linear)
-
-
-@dataclass(frozen=True)
-class MaskPoint:
-    """A module whose output channels are scaled/masked, as (offset, size, group) ranges."""
-
-    module: str
-    channels: int
-    ranges: tuple[tuple[int, int, int], ...]
-    primary: bool                            # directly after a producer: DMCP's marginal scaling goes here
-
-
-@dataclass
-class ChannelGraph:
-    """The result of :func:`analyze`."""
-
-    groups: list[ChannelGroup]
-    layers: list[Layer]
-    mask_points: list[MaskPoint]
-    input_shape: tuple[int, ...]
-    exclude: tuple[str, ...] = ()
-
-    @property
-    def prunable(self) -> list[ChannelGroup]:
-        return [g for g in self.groups if g.prunable]
-
-    def group(self, key: str) -> ChannelGroup:
-        for g in self.groups:
-            if g.key == key:
-                return g
-        raise KeyError(key)
-
-    def describe(self) -> str:
-        """A readable table of the groups (``gml prune analyze``)."""
-        lines = []
-        for g in self.groups:
-            if not g.members:
-                continue
-            state = "prunable" if g.prunable else f"fixed ({g.fixed_reason})"
-            lines.append(f"[{g.index}] {g.key}: {g.size} channels, {state}")
-            for role in (OUT, DW, NORM, IN):
-                names = g.modules(role)
-                if names:
-                    lines.append(f"    {role:4s}: {', '.join(names)}")
-        return "\n".join(lines)
-
 
 @dataclass
 class _Layout:
@@ -409,34 +314,33 @@ class _Analyzer:
         return ChannelGraph(groups, layers, self.mask_points(groups), tuple(input_shape), tuple(exclude))
 
     def mask_points(self, groups: list[ChannelGroup]) -> list[MaskPoint]:
+        """Where masks go: every BN of a prunable group, and producers / depthwise convs not
+        followed by their own BN. *Primary* ranges (DMCP's soft scaling) are the BNs right
+        after a producing layer, or the producers themselves in a group without such BNs."""
         nodes = {n.target: n for n in self.gm.graph.nodes if n.op == "call_module"}
-        ranges: dict[str, list[tuple[int, int, int]]] = {}
-        primary: set[str] = set()
+        ranges: dict[str, list[tuple[int, int, int, bool]]] = {}
         for g in groups:
             if not g.prunable:
                 continue
+            producers = {m.module for m in g.members if m.role == OUT}
+            after_producer = set()
+            for m in g.members:
+                source = nodes[m.module].args[0] if m.role == NORM and m.module in nodes else None
+                if isinstance(source, fx.Node) and source.op == "call_module" and source.target in producers:
+                    after_producer.add(m.module)
             for m in g.members:
                 if m.role == IN:
                     continue
-                point = m.module
-                if m.role in (OUT, DW):
-                    follower = _sole_bn_user(nodes.get(m.module), self.gm)
-                    if follower is not None:
-                        continue                                   # the BN member of the same group masks it
-                    if m.role == OUT:
-                        primary.add(point)
-                if m.role == NORM:
-                    producer = nodes.get(point).args[0] if point in nodes else None
-                    if isinstance(producer, fx.Node) and producer.op == "call_module" and \
-                            any(x.module == producer.target and x.role == OUT for x in g.members):
-                        primary.add(point)
-                ranges.setdefault(point, []).append((m.offset, g.size, g.index))
+                if m.role in (OUT, DW) and _sole_bn_user(nodes.get(m.module), self.gm) is not None:
+                    continue                                       # the BN right after it masks it
+                primary = m.module in after_producer if after_producer else m.role == OUT
+                ranges.setdefault(m.module, []).append((m.offset, g.size, g.index, primary))
         points = []
         for name, rs in ranges.items():
             module = self.gm.get_submodule(name)
             channels = getattr(module, "num_features", None) or getattr(module, "out_channels", None) \
                 or getattr(module, "out_features")
-            points.append(MaskPoint(name, int(channels), tuple(sorted(rs)), name in primary))
+            points.append(MaskPoint(name, int(channels), tuple(sorted(rs))))
         return points
 
 

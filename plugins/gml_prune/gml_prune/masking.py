@@ -71,11 +71,11 @@ class ChannelMasker(nn.Module):
     # -- hooks -----------------------------------------------------------------------
     def _scale(self, point: MaskPoint, like: torch.Tensor) -> torch.Tensor | None:
         parts, pos, active = [], 0, False
-        for offset, size, gi in point.ranges:
+        for offset, size, gi, primary in point.ranges:
             if offset > pos:
                 parts.append(like.new_ones(offset - pos))
             scale = self.mask(gi).to(like.dtype)
-            if point.primary and gi in self._soft:
+            if primary and gi in self._soft:
                 scale = scale * self._soft[gi].to(like.dtype)
                 active = True
             elif not active:

@@ -1,0 +1,110 @@
+"""Magnitude criteria against direct computations; allocation meets budgets; iterative schedule."""
+
+import math
+
+import pytest
+import torch
+import torchvision
+
+from gml_core.algorithms import BuildContext, DataInfo
+from gml_core.config import structure
+from gml_core.errors import ConfigError
+from gml_prune.config import MagnitudePruningConfig
+from gml_prune.flops import FlopsModel
+from gml_prune.graph import analyze
+from gml_prune.importance import channel_scores, search_global, search_uniform, top_masks
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    graph = analyze(model, (1, 3, 32, 32))
+    return model, graph, FlopsModel(graph, model)
+
+
+def group_of(graph, module):
+    return next(g for g in graph.groups if module in g.modules("out"))
+
+
+def test_l1_l2_and_bn_scale_scores(resnet):
+    model, graph, _ = resnet
+    g = group_of(graph, "conv1")
+    convs = [model.conv1, model.layer1[0].conv2, model.layer1[1].conv2]
+    l1 = sum(c.weight.detach().abs().sum(dim=(1, 2, 3)) for c in convs)
+    l2 = sum(c.weight.detach().pow(2).sum(dim=(1, 2, 3)).sqrt() for c in convs)
+    gammas = sum(b.weight.detach().abs() for b in (model.bn1, model.layer1[0].bn2, model.layer1[1].bn2))
+    assert torch.allclose(channel_scores(model, g, "l1"), l1)
+    assert torch.allclose(channel_scores(model, g, "l2"), l2)
+    assert torch.allclose(channel_scores(model, g, "bn_scale"), gammas)
+
+
+def test_uniform_allocation_meets_the_flops_target(resnet):
+    _, graph, flops = resnet
+    target = 0.5 * flops.full
+    counts = search_uniform(graph, lambda c: float(flops(c)), target, 0.1, 1)
+    assert flops(counts) <= target and flops(counts) > 0.95 * target
+    ratios = [counts[g.index] / g.size for g in graph.prunable]
+    assert max(ratios) - min(ratios) < 0.02                     # the same fraction everywhere
+    rounded = search_uniform(graph, lambda c: float(flops(c)), target, 0.1, 8)
+    assert all(n % 8 == 0 for n in rounded.values()) and flops(rounded) <= target
+
+
+def test_global_allocation_meets_the_target_and_keeps_the_minimum(resnet):
+    model, graph, flops = resnet
+    scores = {g.index: channel_scores(model, g, "l1") for g in graph.prunable}
+    target = 0.4 * flops.full
+    masks = search_global(graph, scores, lambda c: float(flops(c)), target, 0.25)
+    counts = {gi: int(m.sum()) for gi, m in masks.items()}
+    assert flops(counts) <= target and flops(counts) > 0.9 * target
+    assert all(counts[g.index] >= math.ceil(0.25 * g.size) for g in graph.prunable)
+    # within a group the kept channels are the highest-scoring ones
+    for gi, m in masks.items():
+        if 0 < int(m.sum()) < m.numel():
+            assert scores[gi][m].min() >= scores[gi][~m].max()
+
+
+def test_top_masks_only_keep_alive_channels():
+    scores = {0: torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])}
+    alive = {0: torch.tensor([False, True, True, True, True])}
+    assert top_masks(scores, {0: 2}, alive)[0].tolist() == [False, True, True, False, False]
+
+
+def build(**algorithm):
+    from gml_prune.algorithms.magnitude import MagnitudePruning
+
+    cfg = structure({"type": "MagnitudePruning", "model": {"type": "gml.SmallCNN", "width": 8}, **algorithm},
+                    MagnitudePruningConfig, "algorithm")
+    return MagnitudePruning(cfg, BuildContext(DataInfo(10, 1, (8, 8))))
+
+
+def test_iterative_steps_follow_a_geometric_schedule():
+    torch.manual_seed(0)
+    algo = build(target_flops=0.3, steps=3, allocation="global")
+    full = algo.flops.full
+    assert [algo.step_target(k) / full for k in range(3)] == pytest.approx([0.3 ** (1 / 3), 0.3 ** (2 / 3), 0.3])
+    previous = {gi: torch.ones(n, dtype=torch.bool) for gi, n in algo.masker.sizes.items()}
+    for k in range(3):
+        counts = algo.prune_step(k)
+        assert algo.flops(counts) <= algo.step_target(k)
+        alive = {gi: algo.masker.mask(gi) > 0 for gi in algo.masker.sizes}
+        assert all(bool((previous[gi] | ~alive[gi]).all()) for gi in alive)   # pruned channels stay pruned
+        previous = alive
+    assert int(algo.steps_done) == 3
+
+
+def test_keep_ratio_mode():
+    algo = build(keep_ratio=0.5, criterion="bn_scale")
+    counts = algo.prune_step(0)
+    assert counts == {g.index: g.size // 2 for g in algo.graph.prunable}
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match="exactly one of target_flops"):
+        build(target_flops=0.5, keep_ratio=0.5)
+    with pytest.raises(ConfigError, match="exactly one of target_flops"):
+        build()
+    with pytest.raises(ConfigError, match=r"algorithm.target_flops: .*below .* min_keep = 0.5"):
+        build(target_flops=0.1, min_keep=0.5)
+    with pytest.raises(ConfigError, match="algorithm.target_flops: cannot read '12Q'"):
+        build(target_flops="12Q")
