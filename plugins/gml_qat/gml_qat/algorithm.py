@@ -140,7 +140,8 @@ class IAO(GmlAlgorithm):
                                                   f"{format_size(int8['torchscript_bytes'])} "
                                                   f"({fp32['torchscript_bytes'] / int8['torchscript_bytes']:.1f}x)")
         lat = report["latency"]
-        rows[f"fp32 / int8 CPU latency (batch {lat['batch_size']}, {lat['threads']} threads)"] = (
+        threads = f"{lat['threads']} thread{'s' if lat['threads'] != 1 else ''}"
+        rows[f"fp32 / int8 CPU latency (batch {lat['batch_size']}, {threads})"] = (
             f"{lat['fp32_ms']:.3f} / {lat['int8_ms']:.3f} ms ({lat['fp32_ms'] / lat['int8_ms']:.2f}x)")
         for key in ("int8_torchscript", "int8_state_dict", "report"):
             if report["files"].get(key):
@@ -171,9 +172,10 @@ class IAO(GmlAlgorithm):
             int8_ms = latency_ms(int8_ts, example, runs)
         files: dict[str, str] = {}
         if self.config.export:
-            files["int8_torchscript"] = str(save_bytes(int8_bytes, work_dir / INT8_TORCHSCRIPT))
+            files["int8_torchscript"] = str(save_bytes(int8_bytes, work_dir / INT8_TORCHSCRIPT).resolve())
             files["int8_state_dict"] = str(save_int8_state(int8, work_dir / INT8_STATE, self.float_spec,
-                                                           self.quantizer.spec(), self.context.data.input_shape))
+                                                           self.quantizer.spec(),
+                                                           self.context.data.input_shape).resolve())
         report = {
             "quantizer": self.quantizer.spec(),
             "fp32": {"top1": fp32_top1, "weights": weights, "torchscript_bytes": len(fp32_bytes)},
@@ -183,7 +185,7 @@ class IAO(GmlAlgorithm):
                         "fp32_ms": fp32_ms, "int8_ms": int8_ms, "engine": backend},
             "files": files,
         }
-        files["report"] = str(atomic_write_text(work_dir / REPORT, json.dumps(report, indent=2)))
+        files["report"] = str(atomic_write_text(work_dir / REPORT, json.dumps(report, indent=2)).resolve())
         _log(f"IAO: int8 top1 {int8_top1:.2f} vs fp32 {fp32_top1:.2f} ({weights}); "
              f"latency {fp32_ms:.3f} -> {int8_ms:.3f} ms")
         return report

@@ -12,3 +12,10 @@ def gml_register_algorithm(register):
 def gml_register_quantizer(register):
     register("TorchDefaultQuantizer", "gml_qat.quantizers.eager:TorchDefaultQuantizer")
     register("FxQuantizer", "gml_qat.quantizers.fx:FxQuantizer")
+
+
+@hookimpl
+def gml_register_commands(cli):
+    from .commands import qat
+
+    cli.add_command(qat)
