@@ -204,3 +204,42 @@ def test_spec_round_trips_through_the_registry():
     spec = q.spec()
     again = build("quantizer", converter.structure(spec, ComponentSpec), "quantizer")
     assert again.spec() == spec and isinstance(again, TorchDefaultQuantizer)
+
+
+class TinyResidual(nn.Module):
+    """conv-bn-relu, then a conv-bn branch added back (the residual pattern torch fuses per backend)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.relu = nn.ReLU()
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.relu(self.bn(self.conv(x)) + x)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+@pytest.mark.parametrize("backend", ["fbgemm", "x86", "onednn", "qnnpack"])
+def test_fx_residual_blocks_prepare_and_convert_on_every_engine(backend):
+    q = FxQuantizer(backend)
+    int8 = q.convert(calibrated(q, TinyResidual()))
+    with torch.no_grad():
+        assert int8(torch.randn(2, 1, 16, 16)).shape == (2, 10)
+    assert "quantized.add" in int8.code
+
+
+def test_untraceable_model_points_to_the_eager_quantizer():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else self.conv(-x)
+
+    with pytest.raises(GmlUserError, match="torch.fx cannot trace.*TorchDefaultQuantizer"):
+        FxQuantizer("x86").prepare(Branchy(), X)

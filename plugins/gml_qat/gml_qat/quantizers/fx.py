@@ -13,15 +13,18 @@ from .base import Quantizer
 
 
 def backend_config(backend: str) -> Any:
-    """torch.ao's FX backend config for ``backend`` (which patterns fuse and run in int8)."""
+    """torch.ao's FX backend config for ``backend`` (which patterns fuse and run in int8).
+
+    ``onednn`` uses the x86 patterns: torch's onednn config adds conv+bn+add(+relu) fusions that
+    have no QAT fuser (prepare fails on every residual block); kernels still run on the onednn engine.
+    """
     from torch.ao.quantization import backend_config as bc
 
-    if backend == "x86":
+    if backend in ("x86", "onednn"):
         from torch.ao.quantization.backend_config.x86 import get_x86_backend_config
 
         return get_x86_backend_config()
-    return {"fbgemm": bc.get_fbgemm_backend_config, "qnnpack": bc.get_qnnpack_backend_config,
-            "onednn": bc.get_onednn_backend_config}[backend]()
+    return {"fbgemm": bc.get_fbgemm_backend_config, "qnnpack": bc.get_qnnpack_backend_config}[backend]()
 
 
 class FxQuantizer(Quantizer):
@@ -33,7 +36,8 @@ class FxQuantizer(Quantizer):
     ``input_layer``/``output_layer`` (optional) restrict quantization to the modules run between them;
     ``custom_qconfig`` overrides as for ``TorchDefaultQuantizer``. No ``fuse_config``: fusion is automatic.
 
-    Backends: ``fbgemm``, ``x86``, ``onednn`` (x86 servers), ``qnnpack`` (ARM; slower than fp32 on x86).
+    Backends: ``fbgemm``, ``x86``, ``onednn`` (x86 servers; fused with the x86 patterns, see
+    ``backend_config``), ``qnnpack`` (ARM; slower than fp32 on x86).
     The model must be traceable by ``torch.fx`` (no data-dependent Python control flow).
     """
 
@@ -57,8 +61,7 @@ class FxQuantizer(Quantizer):
         try:
             return prepare_qat_fx(model, mapping, example_inputs, backend_config=backend_config(self.backend))
         except Exception as exc:
-            if type(exc).__name__ not in ("TraceError", "TypeError", "NotImplementedError") \
-                    and "symbolic" not in str(exc).lower() and "proxy" not in str(exc).lower():
+            if not _is_trace_error(exc):
                 raise
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise GmlUserError(f"algorithm.quantizer: torch.fx cannot trace the model ({type(exc).__name__}: "
@@ -68,3 +71,11 @@ class FxQuantizer(Quantizer):
         from torch.ao.quantization.quantize_fx import convert_fx
 
         return convert_fx(model, backend_config=backend_config(self.backend))
+
+
+def _is_trace_error(exc: BaseException) -> bool:
+    """Did ``torch.fx`` fail to trace the model (data-dependent control flow, proxies in Python calls)?"""
+    from torch.fx.proxy import TraceError
+
+    text = str(exc).lower()
+    return isinstance(exc, TraceError) or "symbolically traced" in text or "proxy" in text
