@@ -105,7 +105,7 @@ def check_module(value: Any, role: str, injected: tuple[str, ...] = ()) -> None:
         if problems:
             raise GmlUserError("; ".join(f"{path}: {msg}" for path, msg in problems))
         return
-    cls = registries.lookup(registries.models(), registries.bare_name(type_name), "model")
+    cls = registries.lookup(registries.models(), registries.bare_name(type_name), role)
     check_kwargs(cls, args, f"{role} '{type_name}'", injected)
     loss = value.get("loss")
     if isinstance(loss, Mapping):

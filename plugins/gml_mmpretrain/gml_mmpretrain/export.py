@@ -147,10 +147,24 @@ def _write_config(path: Path, cfg: dict[str, Any]) -> Path:
     return atomic_write_text(path, "# mmpretrain config written by gml-mmpretrain's export\n" + text)
 
 
-def _example(side: _DataSide) -> torch.Tensor:
-    size = side.image_size or (32, 32)
+def _example(side: _DataSide, model: Any = None, shape: Optional[list[int]] = None) -> torch.Tensor:
+    """A fixed random batch shaped like the data (or the model's first convolution / recorded shape)."""
+    channels, size = side.in_channels, side.image_size
+    if shape and len(shape) == 4:
+        channels, size = channels or shape[1], size or tuple(shape[2:])
+    if channels is None and model is not None:
+        conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+        channels = conv.in_channels if conv is not None else None
     gen = torch.Generator().manual_seed(0)
-    return torch.randn(2, side.in_channels or 3, *size, generator=gen)
+    return torch.randn(2, channels or 3, *(size or (32, 32)), generator=gen)
+
+
+def _script_meta(path: Path) -> dict[str, Any]:
+    import json
+
+    extra = {"gml_qat.json": ""}
+    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    return json.loads(extra["gml_qat.json"] or "{}")
 
 
 def verify(config: Path, weights: Optional[Path], reference: Any, example: torch.Tensor) -> float:
@@ -188,7 +202,7 @@ def export_for_mmpretrain(checkpoint: str | Path, out_dir: str | Path, run_confi
         cfg_path = _write_config(out / "config.py", {**base, "model": model_cfg,
                                                     "custom_imports": {"imports": [MM_MODULES]}})
         reference = torch.jit.load(str(checkpoint), map_location="cpu")
-        diff = verify(cfg_path, None, reference, _example(side))
+        diff = verify(cfg_path, None, reference, _example(side, shape=_script_meta(checkpoint).get("input_shape")))
         return ExportResult(cfg_path, None, model_cfg["type"], diff)
     from gml_core.components import build
     from gml_core.config.converter import converter
@@ -217,7 +231,7 @@ def export_for_mmpretrain(checkpoint: str | Path, out_dir: str | Path, run_confi
             "gml": {"source": str(checkpoint), "model_spec": spec}}
     weights = atomic_save({"state_dict": {k: v.detach().cpu() for k, v in weights_state.items()}, "meta": meta},
                           out / "weights.pth")
-    diff = verify(cfg_path, weights, model, _example(side))
+    diff = verify(cfg_path, weights, model, _example(side, model))
     return ExportResult(cfg_path, weights, model_cfg["type"], diff)
 
 

@@ -80,11 +80,26 @@ def strip_scopes(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def role_of(cls: Any) -> str:
+    """``backbone``, ``neck``, ``head``, ``loss``, ``classifier``... from where mmpretrain defines ``cls``."""
+    module = getattr(cls, "__module__", "")
+    for part, role in (("backbones", "backbone"), ("necks", "neck"), ("heads", "head"), ("losses", "loss"),
+                       ("classifiers", "classifier"), ("data_preprocessors", "data preprocessor")):
+        if f".{part}." in module or module.endswith(f".{part}"):
+            return role
+    return "module"
+
+
 def lookup(registry: Any, name: str, what: str) -> Any:
-    """The class registered as ``name`` (own or parent registries), or a did-you-mean error."""
+    """The class registered as ``name`` (own or parent registries), or a did-you-mean error.
+
+    For ``what`` in backbone/neck/head/loss the suggestions are that kind of module only.
+    """
     found = registry.get(name) if isinstance(name, str) else None
     if found is None:
         names = sorted(registry.module_dict)
+        same_role = [n for n in names if role_of(registry.module_dict[n]) == what]
+        names = same_role or names
         raise GmlUserError(f"unknown mmpretrain {what} '{name}'{did_you_mean(name, names)}; "
                            f"registered: {one_of(names, 20)}")
     return found

@@ -16,11 +16,14 @@ def _model(name: str, scope: str) -> Callable[..., Any]:
     models = registries.models()
     if name not in models.module_dict:
         names = registries.registered_names(models)
-        raise GmlUserError(f"unknown mmpretrain model '{scope}.{name}'{did_you_mean(name, names)}; "
-                           f"registered: {one_of(names, 20)}")
+        classifiers = [n for n in names if registries.role_of(models.module_dict[n]) == "classifier"]
+        raise GmlUserError(f"unknown mmpretrain model '{scope}.{name}'{did_you_mean(name, names)}; gml trains "
+                           f"{one_of(CLASSIFIERS)} (with any backbone, neck and head of mmpretrain's registry); "
+                           f"mmpretrain classifiers: {one_of(classifiers)}")
     if name not in CLASSIFIERS:
         raise GmlUserError(
-            f"'{scope}.{name}' is an mmpretrain {_role(models.module_dict[name])}, not a classifier gml can train: "
+            f"'{scope}.{name}' is an mmpretrain {registries.role_of(models.module_dict[name])}, not a classifier "
+            f"gml can train: "
             f"use type = \"{scope}.ImageClassifier\" with backbone/neck/head tables "
             f"(e.g. backbone = {{type = \"{name}\", ...}})")
     from .models import build_image_classifier
@@ -28,19 +31,11 @@ def _model(name: str, scope: str) -> Callable[..., Any]:
     return build_image_classifier
 
 
-def _role(cls: Any) -> str:
-    module = getattr(cls, "__module__", "")
-    for part in ("backbones", "necks", "heads", "losses", "classifiers", "data_preprocessors"):
-        if f".{part}." in module:
-            return part[:-1] if part != "losses" else "loss"
-    return "module"
-
-
 def _loss(name: str, scope: str) -> Callable[..., Any]:
     models = registries.models()
     cls = models.module_dict.get(name)
-    if cls is None or _role(cls) != "loss":
-        losses = [n for n, c in models.module_dict.items() if _role(c) == "loss"]
+    if cls is None or registries.role_of(cls) != "loss":
+        losses = [n for n, c in models.module_dict.items() if registries.role_of(c) == "loss"]
         raise GmlUserError(f"unknown mmpretrain loss '{scope}.{name}'{did_you_mean(name, losses)}; "
                            f"registered: {one_of(losses)}")
     return cls

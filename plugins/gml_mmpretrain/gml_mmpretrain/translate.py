@@ -92,6 +92,13 @@ def _algorithm(config: dict[str, Any]) -> dict[str, Any]:
     return _scope_classifiers(algo)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal values; paths that differ only by a trailing slash count as equal."""
+    if isinstance(a, str) and isinstance(b, str):
+        return a.rstrip("/") == b.rstrip("/")
+    return a == b
+
+
 def _data(config: dict[str, Any], problems: list[tuple[str, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``[data]`` and the loader part of ``[train]``."""
     train_loader = config.get("train_dataloader") or {}
@@ -113,7 +120,7 @@ def _data(config: dict[str, Any], problems: list[tuple[str, str]]) -> tuple[dict
     if vds:
         data["val_pipeline"] = vds.pop("pipeline", [])
     for key in sorted(set(tds) | set(vds)):
-        if key in tds and key in vds and tds[key] == vds[key]:
+        if key in tds and key in vds and _same(tds[key], vds[key]):
             data[key] = tds[key]
         else:
             if key in tds:
