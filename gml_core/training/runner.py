@@ -56,7 +56,8 @@ def _visualizer(config: RunConfig, work_dir: Path) -> dict[str, Any]:
             backends.append(dict(type="TensorboardVisBackend"))
         else:
             uri = config.runtime.mlflow_tracking_uri or f"sqlite:///{(work_dir / 'mlflow.db').resolve()}"
-            backends.append(dict(type="MLflowVisBackend", tracking_uri=uri, exp_name=config.runtime.mlflow_experiment))
+            backends.append(dict(type="MLflowVisBackend", tracking_uri=uri, exp_name=config.runtime.mlflow_experiment,
+                                 artifact_location=(work_dir / "mlflow_artifacts").resolve().as_uri()))
     return dict(type="Visualizer", vis_backends=backends, name=f"gml-{os.getpid()}-{id(config)}")
 
 
