@@ -108,3 +108,22 @@ def test_config_errors():
         build(target_flops=0.1, min_keep=0.5)
     with pytest.raises(ConfigError, match="algorithm.target_flops: cannot read '12Q'"):
         build(target_flops="12Q")
+
+
+def test_pruning_an_exported_model_again(tmp_path):
+    from gml_core.resources import count_params
+    from gml_prune.export import build_pruned_model, prefix_keep, save_pruned
+
+    first = build(keep_ratio=0.5)
+    counts = {gi: 1 if i == 0 else n for i, (gi, n) in enumerate(first.prune_step(0).items())}
+    first.masker.set_counts(counts)
+    small = first.export_pruned(prefix_keep(counts))
+    path = save_pruned(tmp_path / "pruned.pth", small, first.export_spec(counts))
+    second = build(keep_ratio=0.5, model={"type": "gml.SmallCNN", "init_from": str(path)})
+    assert len(second.graph.prunable) == len(first.graph.prunable) - 1   # the 1-channel group is now fixed
+    second.prune_step(0)
+    again = second.export_pruned(second.masker.keep_indices())
+    spec = second.export_spec(second.masker.counts())
+    assert spec["base"]["width"] == 8 and spec["channels"]["backbone.conv1"] == 1
+    rebuilt = build_pruned_model(spec["base"], spec["channels"], spec["input_shape"])
+    assert count_params(rebuilt) == count_params(again) < count_params(small)

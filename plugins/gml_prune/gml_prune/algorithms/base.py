@@ -14,7 +14,7 @@ from torch import nn
 from gml_core.algorithms import BuildContext, GmlAlgorithm
 from gml_core.errors import ConfigError
 
-from ..export import base_spec, model_spec, prune_model, save_pruned, save_torchscript
+from ..export import PRUNED_TYPE, base_spec, model_spec, prune_model, save_pruned, save_torchscript
 from ..flops import FlopsModel
 from ..graph import analyze
 from ..masking import ChannelMasker
@@ -52,6 +52,32 @@ class PruningAlgorithm(GmlAlgorithm):
     def deploy_model(self) -> nn.Module:
         return self._deployed if self._deployed is not None else self.model
 
+    def original_spec(self) -> tuple[dict[str, Any], dict[str, int]]:
+        """The spec that rebuilds the unpruned architecture, plus channels already pruned.
+
+        Usually the config's model; when it is initialised from an exported checkpoint
+        (pruning a pruned model), that checkpoint's base spec and channel counts.
+        """
+        from gml_core.checkpoint import load_file
+
+        data = self.context.data
+        init_from = self.config.model.args.get("init_from", "")
+        if init_from:
+            ckpt = load_file(init_from, self.context.trust_checkpoint)
+            spec = ckpt.get("model_spec") if isinstance(ckpt, Mapping) else None
+            if isinstance(spec, Mapping):
+                if spec.get("type") == PRUNED_TYPE:
+                    return dict(spec["base"]), dict(spec.get("channels", {}))
+                return dict(spec), {}
+        return base_spec(self.config.model, data.num_classes, data.in_channels), {}
+
+    def export_spec(self, counts: Mapping[int, int]) -> dict[str, Any]:
+        """The ``model_spec`` that rebuilds the model pruned to ``counts``."""
+        base, previous = self.original_spec()
+        spec = model_spec(base, self.graph, counts)
+        spec["channels"] = {**previous, **spec["channels"]}
+        return spec
+
     def plain_model(self) -> nn.Module:
         """A hook-free deep copy of the full model (for the 'before' measurements)."""
         with self.masker.paused():
@@ -68,7 +94,7 @@ class PruningAlgorithm(GmlAlgorithm):
         """Save ``pruned.pth``, TorchScript and the resource report; returns summary rows."""
         work_dir = Path(run.work_dir)
         data = self.context.data
-        spec = model_spec(base_spec(self.config.model, data.num_classes, data.in_channels), self.graph, counts)
+        spec = self.export_spec(counts)
         cpu_before = copy.deepcopy(before).cpu()
         cpu_after = copy.deepcopy(small).cpu()
         batches = self.config.latency_batches
