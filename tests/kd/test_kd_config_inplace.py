@@ -160,3 +160,63 @@ def test_pretrained_student_init(tmp_path):
                        ["model.head.fc.weight"])
     with pytest.raises(GmlUserError, match="algorithm.pretrained: checkpoint not found"):
         build(table(str(ckpt), [KD], pretrained=str(tmp_path / "missing.pth")))
+
+
+def test_distiller_api_for_other_algorithms(tmp_path):
+    from gml_core.algorithms import BuildContext
+    from gml_core.config.schema import TrainConfig
+    from gml_kd.api import build_distiller, distill_forward
+    from kd_helpers import DATA
+
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    context = BuildContext(DATA, TrainConfig(), tmp_path)
+    student = SmallCNN(width=4)
+    teacher = {"ckpt_path": str(ckpt), "model": {"type": "gml.SmallCNN", "width": 8}, "distill_head_cfg": [KD]}
+    distiller = build_distiller({"distill_cfg": {"teacher": teacher}}, student, context, key="algorithm.teacher")
+    logits, losses = distill_forward(distiller, student, batch()[0])
+    assert logits.shape == (8, 10) and set(losses) == {"loss_kd"} and losses["loss_kd"].requires_grad
+    bad = {**teacher, "ckpt_path": str(tmp_path / "nope.pth")}
+    with pytest.raises(GmlUserError, match=r"^algorithm\.teacher\.distill_cfg\.teacher\[0\]\.ckpt_path"):
+        build_distiller({"distill_cfg": {"teacher": [bad]}}, student, context, key="algorithm.teacher")
+    typo = {**teacher, "distill_head_cfg": [head("head.fc", "head.fc", "kd", {"type": "DistillKLDivLoss",
+                                                                             "tua": 2.0})]}
+    with pytest.raises(ConfigError, match=r"algorithm\.teacher\.distill_cfg\.teacher\[0\]\.distill_head_cfg\[0\]"
+                                          r"\.head\.loss\.tua: unknown argument \(did you mean 'tau'\?\)"):
+        build_distiller({"distill_cfg": {"teacher": [typo]}}, student, context, key="algorithm.teacher")
+
+
+def test_third_party_loss_and_connector_through_the_registrars(tmp_path, monkeypatch):
+    import types
+
+    from gml_core import plugins
+    from gml_core.hookspecs import hookimpl
+
+    class HalfConnector(torch.nn.Module):
+        def __init__(self, in_channels: int = 1):
+            super().__init__()
+
+        def forward(self, x):
+            return x * 0.5
+
+    class L1Feature(torch.nn.Module):
+        def __init__(self, loss_weight: float = 1.0):
+            super().__init__()
+            self.loss_weight = loss_weight
+
+        def forward(self, s, t):
+            return self.loss_weight * (s - t).abs().mean()
+
+    third = types.ModuleType("third_party_kd")
+    third.gml_register_connector = hookimpl(lambda register: register("HalfConnector", HalfConnector))
+    third.gml_register_loss = hookimpl(lambda register: register("L1Feature", L1Feature))
+    monkeypatch.setenv("GML_LOAD_PLUGINS", "kd")
+    plugins.set_host(plugins.PluginHost(extra_plugins={"third": third}))
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    algo = build(table(str(ckpt), [head("head.fc", "head.fc", "l1", {"type": "L1Feature", "loss_weight": 2.0},
+                                        tea_connector={"type": "HalfConnector"})]))
+    x, y = batch()
+    with torch.no_grad():
+        expected = 2.0 * (algo.model(x) - 0.5 * algo.distiller.teachers[0](x)).abs().mean()
+        assert algo.loss(x, y)["loss_l1"].item() == pytest.approx(expected.item(), rel=1e-5)

@@ -53,13 +53,14 @@ class BaseDistillationHead(nn.Module):
 class TeacherDistiller(nn.Module):
     """Builds teachers and heads from ``TeacherDistillerConfig`` for one ``student``."""
 
-    def __init__(self, config: TeacherDistillerConfig, student: nn.Module, context: Any):
+    def __init__(self, config: TeacherDistillerConfig, student: nn.Module, context: Any,
+                 key: str = "algorithm.distiller"):
         super().__init__()
         self.config = config
         self.save_teacher = config.save_teacher
-        teachers = [build_teacher(t, i, context) for i, t in enumerate(config.distill_cfg.teacher)]
+        teachers = [build_teacher(t, i, context, key) for i, t in enumerate(config.distill_cfg.teacher)]
         object.__setattr__(self, "teachers", teachers)  # not a sub-module: see the module docstring
-        base = "algorithm.distiller.distill_cfg.teacher"
+        base = f"{key}.distill_cfg.teacher"
         items = [(i, j, item) for i, t in enumerate(config.distill_cfg.teacher)
                  for j, item in enumerate(t.distill_head_cfg)]
         self.student_recorder = FeatureRecorder(
@@ -74,8 +75,8 @@ class TeacherDistiller(nn.Module):
         if items:
             s_feats, t_feats = self._dry_run(student, context.data.input_shape)
             for i, j, item in items:
-                key = f"{base}[{i}].distill_head_cfg[{j}]"
-                self.heads[item.head.name] = self._build_head(item, i, key, s_feats, t_feats[i], context)
+                item_key = f"{base}[{i}].distill_head_cfg[{j}]"
+                self.heads[item.head.name] = self._build_head(item, i, item_key, s_feats, t_feats[i], context)
 
     # -- building ------------------------------------------------------------------------
     @torch.no_grad()

@@ -24,7 +24,8 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_teacher(config: TeacherConfig, index: int, context: Any) -> nn.Module:
+def build_teacher(config: TeacherConfig, index: int, context: Any,
+                  prefix: str = "algorithm.distiller") -> nn.Module:
     """Build teacher ``index`` and load ``ckpt_path``; an empty path only warns.
 
     A checkpoint with a ``model_spec`` entry (an exported pruned or NAS model) is
@@ -32,7 +33,7 @@ def build_teacher(config: TeacherConfig, index: int, context: Any) -> nn.Module:
     the weights under ``model.`` (a gml/mmengine run) or at the top level (a
     torchvision or plain state dict) are loaded.
     """
-    key = f"algorithm.distiller.distill_cfg.teacher[{index}]"
+    key = f"{prefix}.distill_cfg.teacher[{index}]"
     ckpt = config.ckpt_path
     if not ckpt:
         warnings.warn(f"{key}.ckpt_path is empty: distilling from a randomly initialised teacher",
