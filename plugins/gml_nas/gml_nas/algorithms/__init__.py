@@ -1,0 +1,1 @@
+"""One-shot NAS algorithms: ``BigNAS`` (sandwich rule, in-place distillation) and ``SPOS``."""

@@ -1,0 +1,195 @@
+"""Evolution search over a flat search space under FLOPs / params limits, resumable.
+
+Generation 0 is ``population_size`` random subnets that fit the limits. After
+scoring a generation, the ``top_k`` best subnets seen so far survive; the next
+generation is made of crossovers of two survivors (``crossover_ratio`` of it)
+and mutations of one (each key re-sampled with ``mutation_prob``), keeping only
+unseen subnets within the limits. The state (scores, costs, population, random
+state) is written after every scored candidate, so an interrupted search resumes
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from gml_core.checkpoint import atomic_write_text
+from gml_core.errors import GmlUserError
+
+from .mutator import StatelessMutator
+from .search_config import SearchConfig
+from .space import SearchSpace, subnet_key
+
+Subnet = dict[str, Any]
+CostFns = Mapping[str, Callable[[Subnet], float]]
+
+
+class EvolutionSearch:
+    """Maximise ``score(subnet)`` subject to ``cost_fns[name](subnet) <= limits[name]``."""
+
+    def __init__(self, space: SearchSpace, score: Callable[[Subnet], float], cost_fns: CostFns,
+                 limits: Mapping[str, Optional[float]], config: SearchConfig, state_file: Optional[Path] = None,
+                 log: Callable[[str], None] = lambda _: None):
+        self.space, self.score_fn, self.cost_fns = space, score, dict(cost_fns)
+        self.limits = {k: v for k, v in limits.items() if v is not None}
+        self.config = config
+        self.mutator = StatelessMutator(config.seed).prepare(space)
+        self.state_file = state_file
+        self.log = log
+        self.costs: dict[str, dict[str, float]] = {}
+        self.scores: dict[str, float] = {}
+        self.subnets: dict[str, Subnet] = {}
+        self.population: list[str] = []
+        self.generation = 0
+
+    # -- candidates -------------------------------------------------------------------
+    def _cost(self, subnet: Subnet) -> dict[str, float]:
+        key = subnet_key(subnet)
+        if key not in self.costs:
+            self.costs[key] = {name: float(fn(subnet)) for name, fn in self.cost_fns.items()}
+            self.subnets[key] = dict(subnet)
+        return self.costs[key]
+
+    def fits(self, subnet: Subnet) -> bool:
+        cost = self._cost(subnet)
+        return all(cost[name] <= limit for name, limit in self.limits.items())
+
+    def _draw(self, make: Callable[[], Subnet], n: int, taken: set[str]) -> list[str]:
+        out: list[str] = []
+        for _ in range(self.config.max_sample_tries):
+            if len(out) >= n:
+                break
+            child = make()
+            key = subnet_key(child)
+            if key in taken or key in self.scores or not self.fits(child):
+                continue
+            taken.add(key)
+            out.append(key)
+        return out
+
+    def _initial(self) -> list[str]:
+        keys = self._draw(self.mutator.random_subnet, self.config.population_size, set())
+        if not keys:
+            limits = ", ".join(f"{k} <= {v:g}" for k, v in self.limits.items())
+            smallest = self._cost(self.space.min())
+            raise GmlUserError(f"no subnet within {limits} found in {self.config.max_sample_tries} random draws; "
+                               f"the smallest subnet has {', '.join(f'{k} {v:g}' for k, v in smallest.items())}")
+        return keys
+
+    def _next(self, top: list[str]) -> list[str]:
+        cfg, taken = self.config, set()
+        n_cross = int(round(cfg.crossover_ratio * cfg.population_size)) if len(top) > 1 else 0
+        parents = [self.subnets[k] for k in top]
+        rng = self.mutator.rng
+        children = self._draw(lambda: self.mutator.mutate(rng.choice(parents), cfg.mutation_prob),
+                              cfg.population_size - n_cross, taken)
+        if n_cross:
+            children += self._draw(lambda: self.mutator.crossover(*rng.sample(parents, 2)), n_cross, taken)
+        missing = cfg.population_size - len(children)
+        if missing > 0:
+            children += self._draw(self.mutator.random_subnet, missing, taken)
+        return children
+
+    def top(self, k: Optional[int] = None) -> list[str]:
+        ranked = sorted(self.scores, key=lambda key: (-self.scores[key], key))
+        return ranked[: (k or self.config.top_k)]
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Search; returns the ``top_k`` best as ``{"subnet", "score", **costs}``, best first."""
+        if resume and self.state_file is not None and self.state_file.is_file():
+            self._load()
+            self.log(f"resumed at generation {self.generation} with {len(self.scores)} scored subnets")
+        if not self.population and self.generation < self.config.generations:
+            self.population = self._initial()
+            self._save()
+        while self.generation < self.config.generations:
+            for key in self.population:
+                if key not in self.scores:
+                    self.scores[key] = float(self.score_fn(self.subnets[key]))
+                    self._save()
+            best = self.top(1)[0]
+            self.log(f"generation {self.generation + 1}/{self.config.generations}: {len(self.population)} candidates, "
+                     f"best score {self.scores[best]:.3f} ({_costs_text(self.costs[best])})")
+            self.generation += 1
+            self.population = self._next(self.top()) if self.generation < self.config.generations else []
+            self._save()
+        return self.results()
+
+    def results(self) -> list[dict[str, Any]]:
+        return [{"subnet": self.subnets[k], "score": self.scores[k], **self.costs[k]} for k in self.top()]
+
+    # -- state ------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        state = {
+            "version": 1, "generation": self.generation, "population": self.population,
+            "candidates": {k: {"subnet": self.subnets[k], "costs": self.costs[k], "score": self.scores.get(k)}
+                           for k in self.subnets},
+            "rng": _rng_to_json(self.mutator.rng.getstate()),
+            "limits": self.limits, "space": self.space.keys(),
+        }
+        atomic_write_text(self.state_file, json.dumps(state))
+
+    def _load(self) -> None:
+        path = self.state_file
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GmlUserError(f"{path}: cannot read the search state ({exc}); delete it or drop --resume") from None
+        if state.get("space") != self.space.keys():
+            raise GmlUserError(f"{path}: the search state belongs to another search space; delete it or drop --resume")
+        if state.get("limits") != self.limits:
+            raise GmlUserError(f"{path}: the search state used limits {state.get('limits')}, now {self.limits}; "
+                               "use the same limits or drop --resume")
+        for key, cand in state["candidates"].items():
+            self.subnets[key] = cand["subnet"]
+            self.costs[key] = cand["costs"]
+            if cand["score"] is not None:
+                self.scores[key] = cand["score"]
+        self.population = list(state["population"])
+        self.generation = int(state["generation"])
+        self.mutator.rng.setstate(_rng_from_json(state["rng"]))
+
+
+def random_search(space: SearchSpace, score: Callable[[Subnet], float], cost_fns: CostFns,
+                  limits: Mapping[str, Optional[float]], budget: int, seed: int = 0,
+                  max_tries: int = 10000) -> dict[str, Any]:
+    """Baseline: the best of ``budget`` distinct random subnets within the limits."""
+    mutator = StatelessMutator(seed).prepare(space)
+    limits = {k: v for k, v in limits.items() if v is not None}
+    best: dict[str, Any] = {}
+    seen: set[str] = set()
+    for _ in range(max_tries):
+        if len(seen) >= budget:
+            break
+        subnet = mutator.random_subnet()
+        key = subnet_key(subnet)
+        if key in seen:
+            continue
+        costs = {n: float(fn(subnet)) for n, fn in cost_fns.items()}
+        if any(costs[n] > lim for n, lim in limits.items()):
+            continue
+        seen.add(key)
+        s = float(score(subnet))
+        if not best or s > best["score"]:
+            best = {"subnet": subnet, "score": s, **costs}
+    return best
+
+
+def _costs_text(costs: Mapping[str, float]) -> str:
+    return ", ".join(f"{k} {v:,.0f}" for k, v in costs.items())
+
+
+def _rng_to_json(state: Any) -> Any:
+    return [state[0], list(state[1]), state[2]]
+
+
+def _rng_from_json(data: Any) -> Any:
+    return (data[0], tuple(data[1]), data[2])
+
+
+__all__ = ["EvolutionSearch", "random_search"]
