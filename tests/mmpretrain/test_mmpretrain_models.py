@@ -120,3 +120,14 @@ def test_remote_weights_are_refused(host):
     with pytest.raises(GmlUserError, match="would be downloaded"):
         build_model(backbone={**RESNET18["backbone"], "init_cfg": {
             "type": "Pretrained", "checkpoint": "https://download.openmmlab.com/x.pth"}})
+
+
+def test_mmpretrain_losses_as_gml_loss_components(host):
+    loss = build("loss", ComponentSpec("mmcls.LabelSmoothLoss", {"label_smooth_val": 0.1, "mode": "original"}),
+                 "loss")
+    logits, labels = torch.randn(6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
+    expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    torch.testing.assert_close(loss(logits, labels), expected)
+    with pytest.raises(GmlUserError, match=r"unknown mmpretrain loss 'mmpretrain.CrossEntropyLos' "
+                                           r"\(did you mean 'CrossEntropyLoss'\?\)"):
+        build("loss", ComponentSpec("mmpretrain.CrossEntropyLos", {}), "loss")

@@ -113,3 +113,17 @@ def test_base_config_with_algorithm_runs_end_to_end(host, cifar_root, tmp_path):
     student = build("model", load_config(config, overrides).algorithm.model, "model", num_classes=10, in_channels=3)
     load_weights(student, work / "student.pth")
     check_inference(result, cifar_root, student)
+
+
+def test_package_lookup_without_pkg_resources():
+    """What mmengine needs to find ``mmpretrain::`` configs, with setuptools >= 81 (no pkg_resources)."""
+    import os
+
+    import mmcv
+    import mmpretrain
+
+    from gml_mmpretrain import compat
+
+    assert compat.is_installed("mmpretrain") and not compat.is_installed("no_such_package_for_gml")
+    assert compat.get_installed_path("mmpretrain") == os.path.dirname(mmpretrain.__file__)
+    assert compat.get_installed_path("mmcv-lite") == os.path.dirname(mmcv.__file__)  # distribution != module

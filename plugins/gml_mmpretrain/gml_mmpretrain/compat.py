@@ -3,14 +3,19 @@
 mmengine 0.10 finds the config tree of an installed package (``mmpretrain::resnet/...``)
 through ``pkg_resources``, which setuptools 81 and later no longer ship. When
 ``pkg_resources`` is missing, the two lookups mmengine's config reader uses are
-replaced by ``importlib`` equivalents; nothing changes when it is present.
+replaced by ``importlib`` equivalents (when that module is first imported, so gml's
+startup stays light); nothing changes when ``pkg_resources`` is present.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
+import sys
 from importlib import metadata
+from typing import Any
 
 _PATCHED = False
 
@@ -52,16 +57,48 @@ def pkg_resources_missing() -> bool:
     return importlib.util.find_spec("pkg_resources") is None
 
 
+_TARGET = "mmengine.config.config"
+
+
+def _apply(module: Any) -> None:
+    module.is_installed = is_installed
+    module.get_installed_path = get_installed_path
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Patches mmengine's config module right after it is first imported (keeps gml's startup light)."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != _TARGET:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, original = spec.loader, spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            original(module)
+            _apply(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 def patch_mmengine_config() -> bool:
-    """Install the lookups in ``mmengine.config.config`` when needed; True if patched."""
+    """Make mmengine's config reader find ``pkg::`` bases when ``pkg_resources`` is missing.
+
+    Patches ``mmengine.config.config`` now if it is imported, else when it is first
+    imported. Returns True when a patch is (or will be) applied.
+    """
     global _PATCHED
     if _PATCHED:
         return True
     if not pkg_resources_missing():
         return False
-    from mmengine.config import config as mm_config
-
-    mm_config.is_installed = is_installed
-    mm_config.get_installed_path = get_installed_path
+    module = sys.modules.get(_TARGET)
+    if module is not None:
+        _apply(module)
+    else:
+        sys.meta_path.insert(0, _PatchOnImport())
     _PATCHED = True
     return True

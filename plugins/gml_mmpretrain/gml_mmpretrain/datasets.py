@@ -84,17 +84,15 @@ def _defaults(name: str, cls: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return {}, {}
 
 
-def _make_class(cls: Any, verify_md5: bool) -> Any:
-    """``cls`` itself, or a subclass whose file checks test presence only (no md5 gate)."""
-    if verify_md5 or not any(hasattr(cls, a) for a in ("train_list", "test_list", "meta")):
-        return cls
+def _md5_free(cls: Any) -> dict[str, Any]:
+    """Instance attributes that turn ``cls``'s file checks into presence checks (no md5 gate)."""
     attrs: dict[str, Any] = {}
     for attr in ("train_list", "test_list"):
-        if hasattr(cls, attr):
+        if isinstance(getattr(cls, attr, None), list):
             attrs[attr] = [[entry[0], None] for entry in getattr(cls, attr)]
     if isinstance(getattr(cls, "meta", None), dict):
         attrs["meta"] = {**cls.meta, "md5": None}
-    return type(cls.__name__, (cls,), attrs)
+    return attrs
 
 
 def _default_pipeline(sample: dict[str, Any], resize: int) -> list[dict[str, Any]]:
@@ -111,9 +109,13 @@ def _transforms(pipeline: Sequence[dict[str, Any]]) -> list[Any]:
     return steps
 
 
-def _open(cls: Any, args: dict[str, Any], pipeline: Optional[Sequence[dict]], what: str) -> Any:
+def _open(cls: Any, args: dict[str, Any], pipeline: Optional[Sequence[dict]], what: str,
+          verify_md5: bool) -> Any:
     try:
-        dataset = cls(**args, pipeline=_transforms(pipeline or []))
+        dataset = cls.__new__(cls)
+        if not verify_md5:
+            vars(dataset).update(_md5_free(cls))
+        dataset.__init__(**args, pipeline=_transforms(pipeline or []))
         dataset.full_init()
     except (RuntimeError, AssertionError, FileNotFoundError, ValueError, KeyError) as exc:
         raise GmlUserError(f"data ({what}): mmpretrain {cls.__name__} could not be loaded: "
@@ -136,7 +138,7 @@ def build_dataset(name: str, data_root: str = "", train: Optional[dict] = None, 
     from gml_core.data import DataBundle, DataInfo
 
     reg = registries.datasets()
-    cls = _make_class(reg.get(name), verify_md5)
+    cls = reg.get(name)
     train_args, val_args = _defaults(name, cls)
     common = registries.strip_scopes(common)
     if data_root:
@@ -158,8 +160,8 @@ def build_dataset(name: str, data_root: str = "", train: Optional[dict] = None, 
     for what, steps in (("data.pipeline", pipeline), ("data.val_pipeline", val_pipeline)):
         if steps is not None:
             check_pipeline(steps, what)
-    train_set = _open(cls, train_args, pipeline, "train")
-    val_set = _open(cls, val_args, val_pipeline, "val")
+    train_set = _open(cls, train_args, pipeline, "train", verify_md5)
+    val_set = _open(cls, val_args, val_pipeline, "val", verify_md5)
     sample = train_set.get_data_info(0)
     if pipeline is None:
         pipeline = _default_pipeline(sample, resize)
