@@ -92,3 +92,28 @@ def test_exported_config_runs_mmpretrains_test_loop(host, tmp_path):
     with torch.no_grad():
         gml_scores = model(torch.stack([bundle.val[i][0] for i in range(len(bundle.val))])).softmax(1)
     torch.testing.assert_close(theirs.float(), gml_scores, atol=1e-5, rtol=1e-4)
+
+
+def test_nas_subnet_loads_into_mmpretrain(host, tmp_path):
+    pytest.importorskip("gml_nas")
+    from mmpretrain.apis import get_model
+
+    from gml_core.algorithms.base import BuildContext
+    from gml_core.components import build
+    from gml_core.config.loader import load_config
+    from gml_mmpretrain.export import export_for_mmpretrain
+    from gml_nas.export import export_subnet
+    from mmp_helpers import REPO
+
+    config = REPO / "configs" / "nas" / "bignas_digits.toml"
+    cfg = load_config(config)
+    bundle = build("dataset", cfg.data, "data")
+    algo = host.hook.gml_build_algorithm(config=cfg.algorithm, context=BuildContext(bundle.info, cfg.train, tmp_path))
+    shape = bundle.info.input_shape
+    out = export_subnet(algo.model, algo.mutator.min_subnet(), cfg.algorithm.model, 10, shape[1], tmp_path, shape)
+    result = export_for_mmpretrain(out["checkpoint"], tmp_path / "mm", config)
+    assert result.model_type == "GmlClassifier" and result.max_abs_diff <= 1e-4
+    mm_model = get_model(str(result.config), pretrained=str(result.weights), device="cpu").eval()
+    x = torch.stack([bundle.val[i][0] for i in range(4)])
+    with torch.no_grad():
+        torch.testing.assert_close(mm_model(x, mode="tensor"), out["model"].eval()(x))
