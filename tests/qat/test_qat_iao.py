@@ -155,3 +155,36 @@ def test_predict_does_not_calibrate_on_validation_data(tmp_path):
     algo.predict(torch.randn(8, 1, 16, 16) * 100)
     after = [m.scale for m in algo.model.modules() if isinstance(m, torch.ao.quantization.FakeQuantizeBase)]
     assert all(torch.equal(a, b) for a, b in zip(scales, after))
+
+
+def test_distributed_qat_ranks_share_quantization_state(tmp_path):
+    """Two gloo processes: after the observers freeze both ranks fake-quantize with rank 0's scales."""
+    import os
+    import subprocess
+    import sys
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import sys, torch, torch.distributed as dist\n"
+        "from gml_core.hookspecs import hookimpl\n"
+        "class P:\n"
+        "    @hookimpl\n"
+        "    def gml_on_evaluate(self, algorithm, iteration, epoch, metrics):\n"
+        "        state = {k: v for k, v in algorithm.model.state_dict().items() if k.endswith(('scale', 'zero_point'))}\n"
+        f"        torch.save(state, r'{tmp_path}/rank%d.pth' % dist.get_rank())\n"
+        "from gml_core import plugins\n"
+        "plugins.get_host().pm.register(P(), name='probe')\n"
+        "from gml_core.cli import main\n"
+        "main(sys.argv[1:])\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GML_LOAD_PLUGINS": "qat"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           str(probe), "run", str(REPO / "configs/qat/iao_digits_fx.toml"), "--launcher", "pytorch",
+           "--work-dir", str(tmp_path / "wd"), "--cfg-options", 'algorithm.model.init_from=""', "train.epochs=1",
+           'algorithm.freeze_observer_after="5 iters"', "algorithm.latency_runs=3", "runtime.progress=false"]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    a = torch.load(tmp_path / "rank0.pth", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pth", weights_only=True)
+    assert a and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "wd" / "model_int8.pth").is_file()

@@ -94,12 +94,16 @@ class IAO(GmlAlgorithm):
                 _log(line)
 
     def before_train_iter(self, iteration: int, epoch: int, max_iters: int) -> None:
-        if not self.bn_frozen and iteration >= self.config.freeze_bn_after.iteration(self.iters_per_epoch):
+        bn_due = not self.bn_frozen and iteration >= self.config.freeze_bn_after.iteration(self.iters_per_epoch)
+        obs_due = not self.observers_frozen and \
+            iteration >= self.config.freeze_observer_after.iteration(self.iters_per_epoch)
+        if bn_due or obs_due:
+            _broadcast_buffers(self.model)  # every rank freezes rank 0's statistics and ranges
+        if bn_due:
             self.quantizer.freeze_bn(self.model)
             self.bn_frozen = True
             _log(f"IAO: BN statistics frozen at iteration {iteration}")
-        if not self.observers_frozen and \
-                iteration >= self.config.freeze_observer_after.iteration(self.iters_per_epoch):
+        if obs_due:
             self.quantizer.freeze_observers(self.model)
             self.observers_frozen = True
             _log(f"IAO: observers (scales, zero points) frozen at iteration {iteration}")
@@ -125,6 +129,7 @@ class IAO(GmlAlgorithm):
     # -- after training -----------------------------------------------------------------------
     def after_train(self, run: Any) -> dict[str, Any]:
         """Convert to int8, evaluate, time and export; returns the summary rows."""
+        _broadcast_buffers(self.model)
         self.quantizer.freeze_bn(self.model)
         self.quantizer.freeze_observers(self.model)  # training is over: later forwards change nothing
         self.bn_frozen = self.observers_frozen = True
@@ -193,3 +198,12 @@ class IAO(GmlAlgorithm):
     def deploy_model(self) -> nn.Module:
         """The fake-quantized model (what trains and validates); the int8 model is built after training."""
         return self.model
+
+
+def _broadcast_buffers(model: nn.Module) -> None:
+    """In a distributed run, give every rank rank 0's buffers (BN statistics, observer ranges, scales)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    with torch.no_grad():
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, src=0)
