@@ -115,7 +115,10 @@ def structure_algorithm(table: Any, source: str | None = None) -> AlgorithmConfi
 
 def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_changes: Any) -> RunConfig:
     """Read, override, structure and check a run config; raises ``ConfigError`` with every problem."""
+    from ..plugins import get_host
+
     source = str(path)
+    get_host()  # plugins load first: they may prepare readers (e.g. mmengine's package-scoped bases)
     raw = _translate(read_raw(path), source)
     raw = apply_overrides(raw, overrides)
     problems: list[tuple[str, str]] = []

@@ -51,7 +51,7 @@ class GmlHook(Hook):
         unwrap(runner.model).before_train_iter(runner.iter, runner.epoch, runner.max_iters)
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
-        losses = {k: float(v) for k, v in (outputs or {}).items()}
+        losses = {k: float(v.detach()) if hasattr(v, 'detach') else float(v) for k, v in (outputs or {}).items()}
         self.host.hook.gml_on_train_step(algorithm=unwrap(runner.model), iteration=runner.iter + 1,
                                          epoch=runner.epoch, losses=losses)
         if self._bar is not None:
