@@ -75,3 +75,24 @@ def test_plugin_module_is_import_light():
     code = "import sys, gml_qat.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_qat_report_command(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from gml_core import cli
+
+    report = {"quantizer": {"type": "FxQuantizer", "backend": "x86"},
+              "fp32": {"top1": 98.5, "torchscript_bytes": 409600, "state_dict_bytes": 409000},
+              "int8": {"top1": 98.25, "torchscript_bytes": 102400, "state_dict_bytes": 102000},
+              "latency": {"batch_size": 1, "threads": 1, "fp32_ms": 0.3, "int8_ms": 0.1}}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "qat_report.json").write_text(json.dumps(report))
+    cli._add_plugin_commands()
+    result = CliRunner().invoke(cli.cli, ["qat", "report", str(tmp_path / "run")], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "98.25" in result.output and "400.0 KiB -> 100.0 KiB" in result.output and "3.0x" in result.output
+    missing = CliRunner().invoke(cli.cli, ["qat", "report", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "no qat_report.json" in missing.output

@@ -188,3 +188,22 @@ def test_distributed_qat_ranks_share_quantization_state(tmp_path):
     assert a and a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "wd" / "model_int8.pth").is_file()
+
+
+def test_models_without_torchscript_still_get_a_report(tmp_path):
+    """A model torch.jit can neither trace nor script: eager timing, state-dict sizes, a row saying why."""
+    from gml_qat.quantizers.fx import FxQuantizer
+    from gml_qat.report import _scripted, summary_rows
+
+    class Untraceable(torch.nn.Module):
+        def forward(self, x):
+            return {"logits": x.numpy().sum()}  # numpy: neither traceable nor scriptable
+
+    module, why = _scripted(Untraceable(), torch.randn(1, 2), "int8")
+    assert module is None and why
+    report = {"fp32": {"top1": 90.0, "weights": "init_from", "torchscript_bytes": None, "state_dict_bytes": 4000},
+              "int8": {"top1": 89.5, "torchscript_bytes": None, "state_dict_bytes": 1000, "torchscript_error": why},
+              "latency": {"batch_size": 1, "threads": 1, "fp32_ms": 2.0, "int8_ms": 1.0}, "files": {}}
+    rows = summary_rows(FxQuantizer("x86"), report)
+    assert rows["fp32 / int8 size (state dict)"].endswith("(4.0x)")
+    assert rows["int8 TorchScript"].startswith("not exported (")

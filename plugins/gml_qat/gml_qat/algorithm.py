@@ -9,7 +9,6 @@ converted to real int8 kernels, evaluated, timed and exported.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,19 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gml_core.algorithms import GmlAlgorithm
-from gml_core.checkpoint import atomic_write_text, load_file
+from gml_core.checkpoint import load_file
 from gml_core.config.spec import ComponentSpec
 from gml_core.errors import ConfigError
 
 from .config import IAOConfig
-from .engine import quantized_engine
-from .export import (format_size, latency_ms, save_bytes, save_int8_state, to_torchscript,
-                     torchscript_bytes)
 from .quantizers.base import Quantizer, example_batch, prefix_config_error
-
-INT8_TORCHSCRIPT = "model_int8.ts"
-INT8_STATE = "model_int8.pth"
-REPORT = "qat_report.json"
+from .report import int8_report, summary_rows
 
 
 def _log(message: str) -> None:
@@ -136,64 +129,9 @@ class IAO(GmlAlgorithm):
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
         if distributed and torch.distributed.get_rank() != 0:
             return {}
-        report = self.int8_report(run, Path(run.work_dir))
-        rows = {"quantizer": self.quantizer.describe()}
-        fp32, int8 = report["fp32"], report["int8"]
-        rows[f"fp32 top1 ({fp32['weights']})"] = f"{fp32['top1']:.2f}"
-        rows["int8 top1"] = f"{int8['top1']:.2f} ({int8['top1'] - fp32['top1']:+.2f})"
-        rows["fp32 / int8 size (TorchScript)"] = (f"{format_size(fp32['torchscript_bytes'])} / "
-                                                  f"{format_size(int8['torchscript_bytes'])} "
-                                                  f"({fp32['torchscript_bytes'] / int8['torchscript_bytes']:.1f}x)")
-        lat = report["latency"]
-        threads = f"{lat['threads']} thread{'s' if lat['threads'] != 1 else ''}"
-        rows[f"fp32 / int8 CPU latency (batch {lat['batch_size']}, {threads})"] = (
-            f"{lat['fp32_ms']:.3f} / {lat['int8_ms']:.3f} ms ({lat['fp32_ms'] / lat['int8_ms']:.2f}x)")
-        for key in ("int8_torchscript", "int8_state_dict", "report"):
-            if report["files"].get(key):
-                rows[key.replace("_", " ")] = report["files"][key]
-        return rows
-
-    def int8_report(self, run: Any, work_dir: Path) -> dict[str, Any]:
-        """Everything the summary shows, also written to ``qat_report.json``."""
-        backend = self.quantizer.backend
-        shape = (self.config.latency_batch_size, *self.context.data.input_shape[1:])
-        example = torch.randn(shape)
-        with quantized_engine(backend):
-            int8 = self.quantizer.convert(self.model)
-            int8_top1 = run.evaluate(int8).get("accuracy/top1", float("nan"))
-            if self.from_checkpoint:
-                fp32_model, weights = self.float_start, "init_from"
-            else:
-                fp32_model, weights = self.quantizer.fake_quant_disabled(self.model).cpu().eval(), \
-                    "QAT weights, fake quant off"
-            fp32_top1 = run.evaluate(fp32_model).get("accuracy/top1", float("nan"))
-            meta = {"backend": backend, "quantizer": self.quantizer.spec(), "input_shape": list(shape)}
-            int8_ts = to_torchscript(int8, example)
-            fp32_ts = to_torchscript(copy.deepcopy(self.float_start), example)
-            int8_bytes = torchscript_bytes(int8_ts, meta)
-            fp32_bytes = torchscript_bytes(fp32_ts)
-            runs = self.config.latency_runs
-            fp32_ms = latency_ms(fp32_ts, example, runs)
-            int8_ms = latency_ms(int8_ts, example, runs)
-        files: dict[str, str] = {}
-        if self.config.export:
-            files["int8_torchscript"] = str(save_bytes(int8_bytes, work_dir / INT8_TORCHSCRIPT).resolve())
-            files["int8_state_dict"] = str(save_int8_state(int8, work_dir / INT8_STATE, self.float_spec,
-                                                           self.quantizer.spec(),
-                                                           self.context.data.input_shape).resolve())
-        report = {
-            "quantizer": self.quantizer.spec(),
-            "fp32": {"top1": fp32_top1, "weights": weights, "torchscript_bytes": len(fp32_bytes)},
-            "int8": {"top1": int8_top1, "torchscript_bytes": len(int8_bytes),
-                     "state_dict_bytes": Path(files["int8_state_dict"]).stat().st_size if files else None},
-            "latency": {"batch_size": shape[0], "threads": torch.get_num_threads(), "runs": runs,
-                        "fp32_ms": fp32_ms, "int8_ms": int8_ms, "engine": backend},
-            "files": files,
-        }
-        files["report"] = str(atomic_write_text(work_dir / REPORT, json.dumps(report, indent=2)).resolve())
-        _log(f"IAO: int8 top1 {int8_top1:.2f} vs fp32 {fp32_top1:.2f} ({weights}); "
-             f"latency {fp32_ms:.3f} -> {int8_ms:.3f} ms")
-        return report
+        report = int8_report(self.quantizer, self.model, self.float_start, self.from_checkpoint, run,
+                             Path(run.work_dir), self.config, self.float_spec, self.context.data.input_shape)
+        return summary_rows(self.quantizer, report)
 
     def deploy_model(self) -> nn.Module:
         """The fake-quantized model (what trains and validates); the int8 model is built after training."""

@@ -19,6 +19,12 @@ def _kib(n: float) -> str:
     return f"{n / 1024:.1f} KiB"
 
 
+def _size(fp32: dict, int8: dict) -> str:
+    if fp32.get("torchscript_bytes") and int8.get("torchscript_bytes"):
+        return f"{_kib(fp32['torchscript_bytes'])} -> {_kib(int8['torchscript_bytes'])}"
+    return f"{_kib(fp32['state_dict_bytes'])} -> {_kib(int8['state_dict_bytes'])} (state dict)"
+
+
 def load_reports(paths: tuple[str, ...]) -> list[tuple[str, dict]]:
     out = []
     for raw in paths:
@@ -41,7 +47,7 @@ def report_rows(reports: list[tuple[str, dict]]) -> list[list[str]]:
         rows.append([
             name, f"{q.get('type', '?')} ({q.get('backend', '?')})",
             f"{fp32['top1']:.2f}", f"{int8['top1']:.2f}",
-            f"{_kib(fp32['torchscript_bytes'])} -> {_kib(int8['torchscript_bytes'])}",
+            _size(fp32, int8),
             f"{lat['fp32_ms']:.3f} -> {lat['int8_ms']:.3f} ms ({lat['fp32_ms'] / lat['int8_ms']:.1f}x; "
             f"batch {lat['batch_size']}, {lat['threads']} thread{'s' if lat['threads'] != 1 else ''})",
         ])
@@ -61,7 +67,7 @@ def report(runs: tuple[str, ...]) -> None:
     from rich.table import Table
 
     table = Table(title="fp32 vs int8 (gml-qat)")
-    for column in ("run", "quantizer", "fp32 top1", "int8 top1", "TorchScript size", "CPU latency"):
+    for column in ("run", "quantizer", "fp32 top1", "int8 top1", "size on disk", "CPU latency"):
         table.add_column(column)
     for row in report_rows(load_reports(runs)):
         table.add_row(*row)
