@@ -183,7 +183,7 @@ class BatchNorm2dSlice(nn.BatchNorm2d):
             bn.running_mean.copy_(self.running_mean[:c])
             bn.running_var.copy_(self.running_var[:c])
             bn.num_batches_tracked.copy_(self.num_batches_tracked)
-        return bn
+        return bn.train(self.training)
 
 
 class Resize(nn.Module):

@@ -1,0 +1,129 @@
+"""BigNAS sandwich step and SPOS step against independent loss / gradient computations."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.optim import OptimWrapper
+from nas_helpers import batches, classifier_spec
+
+from gml_core.algorithms import BuildContext, DataInfo
+from gml_core.config import structure
+from gml_core.errors import ConfigError
+from gml_nas.algorithms.bignas import BigNAS, BigNASConfig, sandwich_size
+from gml_nas.algorithms.spos import SPOS, SPOSConfig
+
+
+def make(cls, config_cls, **algo):
+    table = {"type": cls.__name__, "model": classifier_spec(), "mutator": {"type": "StatelessMutator", "seed": 3},
+             **algo}
+    config = structure(table, config_cls, "algorithm")
+    return cls(config, BuildContext(DataInfo(10, 1, (12, 12))))
+
+
+class CountingWrapper(OptimWrapper):
+    """Records backward/step calls and the gradients seen by the single step."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer)
+        self.backwards, self.steps, self.grads = 0, 0, None
+
+    def backward(self, loss, **kwargs):
+        self.backwards += 1
+        super().backward(loss, **kwargs)
+
+    def step(self, **kwargs):
+        self.steps += 1
+        self.grads = {id(p): p.grad.clone() for g in self.optimizer.param_groups for p in g["params"]
+                      if p.grad is not None}
+        super().step(**kwargs)
+
+
+def test_strategy_spellings():
+    assert sandwich_size("sandwich4") == sandwich_size("sandwish4") == 4
+    with pytest.raises(ConfigError, match="sandwichN"):
+        sandwich_size("sandwitch4")
+
+
+def test_sandwich_step_accumulates_once_with_inplace_distillation(float64):
+    torch.manual_seed(0)
+    algo = make(BigNAS, BigNASConfig, strategy="sandwish4")
+    reference = copy.deepcopy(algo.model)
+    plans = []
+    original = algo.mutator.sandwich
+    algo.mutator.sandwich = lambda n: plans.append(original(n)) or plans[-1]
+    wrapper = CountingWrapper(torch.optim.SGD(algo.parameters(), lr=0.1))
+    x, y = batches(1)[0]
+    log = algo.train_step((x, y), wrapper)
+    assert (wrapper.backwards, wrapper.steps) == (4, 1)
+    kinds = [k for k, _ in plans[0]]
+    assert kinds == ["max", "random", "random", "min"]
+    assert plans[0][0][1] == algo.model.space.max() and plans[0][-1][1] == algo.model.space.min()
+    assert set(log) >= {"loss", "loss_max", "loss_random0", "loss_random1", "loss_min"}
+
+    # independent computation: label-smoothed CE on the largest subnet, soft CE on the others
+    reference.train()
+    reference.set_subnet(plans[0][0][1])
+    teacher = reference(x)
+    losses = [F.cross_entropy(teacher, y, label_smoothing=0.1)]
+    target = F.softmax(teacher.detach(), dim=1)
+    for _, subnet in plans[0][1:]:
+        reference.set_subnet(subnet)
+        losses.append(-(target * F.log_softmax(reference(x), dim=1)).sum(1).mean())
+    torch.stack(losses).sum().backward()
+    assert abs(float(log["loss_max"]) - losses[0].item()) < 1e-10
+    assert abs(float(log["loss_min"]) - losses[-1].item()) < 1e-10
+    by_name = dict(algo.model.named_parameters())
+    compared = 0
+    for name, p in reference.named_parameters():
+        got = wrapper.grads.get(id(by_name[name]))
+        if p.grad is None:
+            assert got is None or got.abs().max() == 0
+            continue
+        assert (got - p.grad).abs().max().item() < 1e-10, name
+        compared += 1
+    assert compared > 20
+
+
+def test_regularisation_and_bn_updates_only_on_the_largest_subnet():
+    torch.manual_seed(1)
+    algo = make(BigNAS, BigNASConfig, drop_ratio=0.2, drop_path_ratio=0.3)
+    seen = []
+    head, bb = algo.model.head, algo.model.backbone
+    bn = bb.stem.bn
+
+    def record(module, inputs):
+        deepest = bb.stages[-1][-1].drop_path
+        seen.append((head.drop_ratio, deepest, bn.update_stats, int(bn.num_batches_tracked)))
+
+    algo.model.register_forward_pre_hook(record)
+    algo.train_step(batches(1)[0], OptimWrapper(torch.optim.SGD(algo.parameters(), lr=0.01)))
+    assert seen[0][:3] == (0.2, pytest.approx(0.3), True)
+    assert all(s[:3] == (0.0, 0.0, False) for s in seen[1:])
+    assert int(bn.num_batches_tracked) == seen[0][3] + 1 and bn.update_stats
+
+
+def test_spos_trains_one_uniform_path_per_step():
+    torch.manual_seed(2)
+    algo = make(SPOS, SPOSConfig)
+    subnets = []
+    algo.model.register_forward_pre_hook(lambda m, i: subnets.append(dict(m.subnet)))
+    wrapper = CountingWrapper(torch.optim.SGD(algo.parameters(), lr=0.01))
+    for x, y in batches(3):
+        log = algo.train_step((x, y), wrapper)
+    assert (wrapper.backwards, wrapper.steps, len(subnets)) == (3, 3, 3)
+    assert len({tuple(sorted(s.items())) for s in subnets}) > 1
+    assert set(log) == {"loss", "loss_cls"}
+
+
+def test_one_shot_config_errors():
+    with pytest.raises(ConfigError):
+        structure({"type": "BigNAS", "model": classifier_spec(), "strategy": "sandwich1"}, BigNASConfig, "algorithm")
+    with pytest.raises(ConfigError):
+        structure({"type": "BigNAS", "model": classifier_spec(), "drop_ratio": 1.5}, BigNASConfig, "algorithm")
+    with pytest.raises(ConfigError) as info:
+        structure({"type": "BigNAS", "model": classifier_spec(), "mutatr": {}}, BigNASConfig, "algorithm")
+    assert "did you mean 'mutator'" in str(info.value)
+    with pytest.raises(ConfigError, match="algorithm.model.type"):
+        make(BigNAS, BigNASConfig, model={"type": "gml.SmallCNN"})

@@ -1,0 +1,103 @@
+"""Evolution search: respects limits, beats random sampling on a synthetic score, resumes exactly."""
+
+import json
+import tomllib
+
+import pytest
+
+from gml_core.errors import ConfigError, GmlUserError
+from gml_nas.search import EvolutionSearch, random_search
+from gml_nas.search_config import SearchConfig
+from gml_nas.space import SearchSpace
+from gml_nas.subnet_io import read_subnet, write_results
+
+N_KEYS = 12
+TARGET = [3, 1, 4, 1, 5, 0, 2, 6, 5, 3, 5, 0]
+
+
+def space():
+    return SearchSpace({"x": [{"type": "Int", "lower": 0, "upper": 7} for _ in range(N_KEYS)]})
+
+
+def values(subnet):
+    return [subnet[f"x[{i}]"] for i in range(N_KEYS)]
+
+
+def score(subnet):
+    return -sum((v - t) ** 2 for v, t in zip(values(subnet), TARGET))
+
+
+COSTS = {"flops": lambda s: float(sum(values(s)))}
+LIMIT = 36.0  # the target costs 35
+
+
+def config(**kw):
+    base = dict(population_size=16, top_k=4, generations=6, mutation_prob=0.15, crossover_ratio=0.5, seed=0)
+    return SearchConfig(**{**base, **kw})
+
+
+def test_evolution_respects_the_limit_and_beats_random_sampling():
+    wins, evo_scores, rnd_scores = 0, [], []
+    for seed in range(5):
+        evo = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(seed=seed))
+        best = evo.run()
+        assert all(COSTS["flops"](evo.subnets[k]) <= LIMIT for k in evo.scores)
+        assert all(r["flops"] <= LIMIT for r in best) and len(best) == 4
+        assert [r["score"] for r in best] == sorted((r["score"] for r in best), reverse=True)
+        rnd = random_search(space(), score, COSTS, {"flops": LIMIT}, budget=len(evo.scores), seed=seed)
+        assert rnd["flops"] <= LIMIT
+        evo_scores.append(best[0]["score"])
+        rnd_scores.append(rnd["score"])
+        wins += best[0]["score"] > rnd["score"]
+    assert wins >= 4 and sum(evo_scores) > sum(rnd_scores), (evo_scores, rnd_scores)
+
+
+def test_interrupted_search_resumes_to_the_same_result(tmp_path):
+    full = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=3)).run()
+    calls = {"n": 0}
+
+    def flaky(subnet):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise KeyboardInterrupt
+        return score(subnet)
+
+    state = tmp_path / "state.json"
+    with pytest.raises(KeyboardInterrupt):
+        EvolutionSearch(space(), flaky, COSTS, {"flops": LIMIT}, config(generations=3), state).run()
+    assert json.loads(state.read_text())["generation"] == 1
+    resumed = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=3), state).run(resume=True)
+    assert resumed == full
+    with pytest.raises(GmlUserError, match="limits"):
+        EvolutionSearch(space(), score, COSTS, {"flops": 30.0}, config(generations=3), state).run(resume=True)
+
+
+def test_impossible_limit_is_a_clear_error():
+    evo = EvolutionSearch(space(), score, COSTS, {"flops": -1.0}, config(max_sample_tries=20))
+    with pytest.raises(GmlUserError, match="smallest subnet has flops 0"):
+        evo.run()
+
+
+def test_search_config_checks():
+    with pytest.raises(ConfigError, match="top_k"):
+        SearchConfig(top_k=30, population_size=10)
+    with pytest.raises(ConfigError, match="algorithm.search.flops"):
+        SearchConfig(flops="lots")
+    assert SearchConfig(flops="1.5M").flops_limit == 1.5e6
+
+
+def test_results_files_are_readable_and_validated(tmp_path):
+    sp = space()
+    best = EvolutionSearch(sp, score, COSTS, {"flops": LIMIT}, config(generations=2)).run()
+    entries = [{"rank": i + 1, "score": r["score"], "flops": r["flops"], "arch": sp.nest(r["subnet"])}
+               for i, r in enumerate(best)]
+    toml_path, json_path = write_results(entries, tmp_path, header="test")
+    assert tomllib.loads(toml_path.read_text())["subnets"][0]["arch"]["x"] == values(best[0]["subnet"])
+    assert read_subnet(toml_path, sp) == best[0]["subnet"]
+    assert read_subnet(json_path, sp, rank=2) == best[1]["subnet"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[arch]\nx = [1, 2]\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: arch.x: expected a list of 12 values"):
+        read_subnet(bad, sp)
+    with pytest.raises(GmlUserError, match="rank 9 not available"):
+        read_subnet(toml_path, sp, rank=9)
