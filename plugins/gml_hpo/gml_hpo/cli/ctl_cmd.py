@@ -112,7 +112,8 @@ def export_rows(store) -> list[dict]:
             "params": flatten_params(t.params), "search_args": t.params, "exit_code": t.exit_code,
             "attempt": t.attempt, "started_at": t.started_at, "finished_at": t.finished_at,
             "duration_s": t.duration_s if t.started_at else None, "last_step": t.last_step,
-            "last_metrics": t.last_metrics, "reason": t.reason, "command": t.command, "trial_dir": str(t.trial_dir),
+            "last_metrics": t.last_metrics, "reason": t.reason, "command": t.command,
+            "trial_dir": str(t.trial_dir), "log_path": str(t.log_path),
         })
     return rows
 

@@ -113,7 +113,10 @@ class SkoptSearcher(Searcher):
         for params in running:
             X.append(self._encode(params))
             y.append(liar)
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        # tiny matrices: BLAS threads only add contention (several times slower on a busy machine)
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore")
             opt = self._optimizer()
             if X:
