@@ -135,17 +135,25 @@ class StaticClassifier(nn.Module):
         return self.head(self.neck(self.backbone(self.resize(x))))
 
 
-def StaticSubnet(supernet: Mapping[str, Any], subnet: Mapping[str, Any]) -> StaticClassifier:  # noqa: N802
+def StaticSubnet(supernet: Mapping[str, Any], subnet: Mapping[str, Any],  # noqa: N802
+                 reinit: bool = False) -> StaticClassifier:
     """Rebuild an exported subnet: build ``supernet`` (a model table), activate ``subnet``, export.
 
     This is the ``model_spec`` that ``gml nas export`` writes into its checkpoint, so
     ``init_from = "subnet.pth"`` in any gml config rebuilds the static network.
+    ``reinit = true`` re-initialises every layer at its own size (to train the
+    architecture from scratch).
     """
     model = build_part("model", supernet, "supernet")
     if not isinstance(model, ImageClassifierSearch):
         raise ConfigError([("supernet.type", f"expected gml.ImageClassifierSearch, got {type(model).__name__}")])
     model.set_subnet(model.space.parse_subnet(subnet, "subnet"))
-    return model.export().eval()
+    static = model.export()
+    if reinit:
+        for module in static.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return static.eval()
 
 
 __all__ = ["ImageClassifierSearch", "StaticClassifier", "StaticSubnet"]
