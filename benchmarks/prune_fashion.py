@@ -102,6 +102,44 @@ def gml_run(config: Path, text: str) -> dict:
     return summary
 
 
+def measure_latencies(root: Path, names: list[str], width: int, rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Latency of every exported model, interleaved with the unpruned one (median of rounds)."""
+    import statistics
+
+    import torch
+
+    from gml_core.algorithms import BuildContext, DataInfo
+    from gml_core.config.spec import ComponentSpec
+    from gml_prune.report import measure_latency
+
+    torch.set_num_threads(1)
+    context = BuildContext(DataInfo(10, 1, (28, 28)))
+    models = {"unpruned": context.build_model(ComponentSpec("gml.SmallCNN", {"width": width}))}
+    for name in names:
+        models[name] = context.build_model(ComponentSpec("gml.SmallCNN", {"init_from": str(root / name / "pruned.pth")}))
+    out = {}
+    for batch in (1, 64):
+        per = {k: [] for k in models}
+        for _ in range(rounds):
+            for k, m in models.items():
+                per[k].append(measure_latency(m, (batch, 1, 28, 28), repeats=20, budget_s=2.0))
+        ref = statistics.median(per["unpruned"])
+        for k in models:
+            out.setdefault(k, {})[f"b{batch}"] = statistics.median(per[k]) / ref
+    return out
+
+
+def print_table(rows: list[dict]) -> None:
+    full = rows[0]["flops"]
+    print("| method | FLOPs target | FLOPs (M) | FLOPs ratio | params (K) | top-1 after pruning | "
+          "top-1 after fine-tuning | CPU latency ratio b1 / b64 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        lat = f"{r['latency_ratio_b1']:.2f} / {r['latency_ratio_b64']:.2f}" if "latency_ratio_b1" in r else "1 / 1"
+        print(f"| {r['method']} | {r['target']:.2f} | {r['flops'] / 1e6:.3f} | {r['flops'] / full:.3f} | "
+              f"{r['params'] / 1e3:.1f} | {r['top1_pruned']:.2f} | {r['top1_finetuned']:.2f} | {lat} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--targets", type=float, nargs="+", default=[0.3, 0.5, 0.7])
@@ -113,8 +151,20 @@ def main() -> None:
     p.add_argument("--ft-epochs", type=int, default=2)
     p.add_argument("--work-dir", default="work_dirs/bench/prune_fashion")
     p.add_argument("--out", default="")
+    p.add_argument("--latency-only", action="store_true",
+                   help="re-measure latency ratios of the exported models of a previous run (--out JSON)")
     args = p.parse_args()
     root = Path(args.work_dir).resolve()
+    names = [f"{m}_{int(t * 100)}" for t in args.targets for m in ("dmcp", "l1")]
+    if args.latency_only:
+        data = json.loads(Path(args.out).read_text())
+        lat = measure_latencies(root, names, args.width)
+        for row, name in zip(data["rows"][1:], names):
+            row["latency_ratio_b1"], row["latency_ratio_b64"] = lat[name]["b1"], lat[name]["b64"]
+        data["latency"] = "interleaved re-measurement (--latency-only), 5 rounds, 1 thread"
+        Path(args.out).write_text(json.dumps(data, indent=2))
+        print_table(data["rows"])
+        return
     common = dict(train_limit=args.train_limit, val_limit=args.val_limit, width=args.width)
     iters = -(-args.train_limit // 128)
     base = gml_run(root / "baseline.toml", BASELINE.format(epochs=args.base_epochs, lr=0.1,
@@ -138,14 +188,7 @@ def main() -> None:
                          "top1_pruned": rep["after"]["accuracy/top1"],
                          "top1_finetuned": tuned["metrics"]["accuracy/top1"],
                          "seconds": pruned["seconds"] + tuned["seconds"]})
-    full = base["flops"]
-    print("| method | FLOPs target | FLOPs (M) | FLOPs ratio | params (K) | top-1 after pruning | "
-          "top-1 after fine-tuning | CPU latency ratio b1 / b64 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
-    for r in rows:
-        lat = f"{r['latency_ratio_b1']:.2f} / {r['latency_ratio_b64']:.2f}" if "latency_ratio_b1" in r else "1 / 1"
-        print(f"| {r['method']} | {r['target']:.2f} | {r['flops'] / 1e6:.3f} | {r['flops'] / full:.3f} | "
-              f"{r['params'] / 1e3:.1f} | {r['top1_pruned']:.2f} | {r['top1_finetuned']:.2f} | {lat} |")
+    print_table(rows)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))

@@ -111,8 +111,8 @@ def main() -> None:
             row["goal_met"] = row["latency_ratio"] <= row["flops_ratio"] + 0.1
             row["prune_s"] = seconds[method]
             rows.append(row)
-    print(f"| model | method | params (M) | FLOPs (G) | FLOPs ratio | CPU latency b1 (ms) | latency ratio | "
-          f"latency <= FLOPs ratio + 0.1 | prune time (s) |")
+    print("| model | method | params (M) | FLOPs (G) | FLOPs ratio | CPU latency b1 (ms) | latency ratio | "
+          "latency <= FLOPs ratio + 0.1 | prune time (s) |")
     print("|---|---|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['method']} | {r['params'] / 1e6:.2f} | {r['flops'] / 1e9:.3f} | "

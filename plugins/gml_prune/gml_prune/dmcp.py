@@ -12,7 +12,7 @@ a differentiable FLOPs model, and the loss is task loss + FLOPs loss.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -180,6 +180,3 @@ class DMCPMutator(nn.Module):
         if kind == "scheduled_random":
             return self.non_uniform_sample() if float(torch.rand(())) < sample_prob else self.chain_sample()
         raise ValueError(f"unknown sample type '{kind}'")
-
-    def summary(self, counts: Mapping[int, int]) -> dict[str, Any]:
-        return {"flops": float(self.flops(counts)), "ratio": float(self.flops(counts)) / self.flops.full}

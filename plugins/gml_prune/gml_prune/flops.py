@@ -51,7 +51,3 @@ class FlopsModel:
         for layer in self.graph.layers:
             total = total + layer_flops(layer, count)
         return total
-
-    def min_counts(self, minimum: Mapping[int, int]) -> Any:
-        """FLOPs when every listed group keeps only ``minimum[group]`` channels."""
-        return self(minimum)

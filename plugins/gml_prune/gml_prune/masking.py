@@ -51,10 +51,6 @@ class ChannelMasker(nn.Module):
             buf.zero_()
             buf[: int(n)] = 1.0
 
-    def reset(self) -> None:
-        for gi in self.sizes:
-            self.mask(gi).fill_(1.0)
-
     def set_soft(self, scales: Mapping[int, torch.Tensor]) -> None:
         """Soft scales (differentiable) multiplied in at primary points."""
         self._soft = dict(scales)

@@ -36,16 +36,27 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], repeats: int =
     return 1000.0 * statistics.median(times)
 
 
-def resources(model: nn.Module, input_shape: Sequence[int], latency_batches: Iterable[int] = (1,),
-              repeats: int = 30) -> dict[str, Any]:
-    """``{"params", "flops", "latency_ms": {batch: ms}}`` of ``model`` on CPU-style inputs."""
+def resources(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
+    """``{"params", "flops"}`` of ``model`` for one input of ``input_shape``."""
     from gml_core.resources import count_flops, count_params
 
-    shape = list(input_shape)
-    latency = {}
-    for batch in latency_batches:
-        latency[str(batch)] = measure_latency(model, [batch, *shape[1:]], repeats=repeats)
-    return {"params": count_params(model), "flops": count_flops(model, shape), "latency_ms": latency}
+    return {"params": count_params(model), "flops": count_flops(model, list(input_shape))}
+
+
+def interleaved_latency(models: Mapping[str, nn.Module], input_shape: Sequence[int], batches: Iterable[int] = (1,),
+                        rounds: int = 3) -> dict[str, dict[str, float]]:
+    """``{name: {batch: ms}}``: the median over ``rounds`` of each model's median latency, the
+    models measured in turn within each round so that load changes hit them alike."""
+    out: dict[str, dict[str, float]] = {name: {} for name in models}
+    for batch in batches:
+        shape = [batch, *list(input_shape)[1:]]
+        per: dict[str, list[float]] = {name: [] for name in models}
+        for _ in range(rounds):
+            for name, model in models.items():
+                per[name].append(measure_latency(model, shape, repeats=20, budget_s=1.0))
+        for name in models:
+            out[name][str(batch)] = statistics.median(per[name])
+    return out
 
 
 def compare(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

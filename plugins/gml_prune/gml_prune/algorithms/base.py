@@ -18,7 +18,7 @@ from ..export import PRUNED_TYPE, base_spec, model_spec, prune_model, save_prune
 from ..flops import FlopsModel
 from ..graph import analyze
 from ..masking import ChannelMasker
-from ..report import compare, format_report, resources
+from ..report import compare, format_report, interleaved_latency, resources
 
 
 def is_main_process() -> bool:
@@ -93,13 +93,14 @@ class PruningAlgorithm(GmlAlgorithm):
                      extra: Mapping[str, Any] = ()) -> dict[str, str]:
         """Save ``pruned.pth``, TorchScript and the resource report; returns summary rows."""
         work_dir = Path(run.work_dir)
-        data = self.context.data
         spec = self.export_spec(counts)
         cpu_before = copy.deepcopy(before).cpu()
         cpu_after = copy.deepcopy(small).cpu()
-        batches = self.config.latency_batches
-        report = compare(resources(cpu_before, self.input_shape, batches),
-                         resources(cpu_after, self.input_shape, batches))
+        before_res, after_res = resources(cpu_before, self.input_shape), resources(cpu_after, self.input_shape)
+        latency = interleaved_latency({"before": cpu_before, "after": cpu_after}, self.input_shape,
+                                      self.config.latency_batches)
+        before_res["latency_ms"], after_res["latency_ms"] = latency["before"], latency["after"]
+        report = compare(before_res, after_res)
         report["before"].update(metrics_before)
         report["after"].update(metrics_after)
         report["channels"] = dict(spec["channels"])
