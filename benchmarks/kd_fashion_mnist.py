@@ -77,13 +77,19 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--teacher-epochs", type=int, default=8)
     parser.add_argument("--work-dir", default="work_dirs/bench/kd_fmnist")
+    parser.add_argument("--reuse-teachers", action="store_true",
+                        help="use teachers already trained in --work-dir (their summary.json) instead of retraining")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     root = Path(args.work_dir)
     teachers, teacher_rows = [], []
     for seed in (0, 1) if "meal" in args.methods else (0,):
         wd = root / f"teacher_s{seed}"
-        row = gml_run(CONFIGS / "teacher_digits.toml", common(args, args.teacher_epochs, wd, seed))
+        if args.reuse_teachers and (wd / "summary.json").is_file() and (wd / "best.pth").is_file():
+            row = {"top1": json.loads((wd / "summary.json").read_text())["metrics"]["accuracy/top1"],
+                   "seconds": None}
+        else:
+            row = gml_run(CONFIGS / "teacher_digits.toml", common(args, args.teacher_epochs, wd, seed))
         teachers.append(wd / "best.pth")
         teacher_rows.append({"seed": seed, "top1": row["top1"], "seconds": row["seconds"]})
         print(json.dumps({"teacher": teacher_rows[-1]}), flush=True)

@@ -117,7 +117,7 @@ def test_soft_target_cross_entropy_has_the_kd_gradient():
 
 def test_meal_losses_split_gradients_between_players():
     torch.manual_seed(3)
-    meal = MealLoss(MealConfig(temperature=1.0, discriminator_hidden=[8]), num_classes=4)
+    meal = MealLoss(MealConfig(temperature=1.0, adversarial_weight=1.0, discriminator_hidden=[8]), num_classes=4)
     s = torch.randn(5, 4, requires_grad=True)
     teachers = [torch.randn(5, 4), torch.randn(5, 4)]
     out = meal(s, teachers)

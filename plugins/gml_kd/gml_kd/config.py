@@ -120,7 +120,8 @@ class MealConfig:
 
     temperature: float = 1.0
     kd_weight: float = 1.0
-    adversarial_weight: float = 1.0
+    adversarial_weight: float = 0.01
+    discriminator_weight: float = 1.0
     discriminator_hidden: list[int] = attrs.field(factory=lambda: [64, 64])
 
 

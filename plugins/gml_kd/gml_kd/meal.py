@@ -69,7 +69,7 @@ class MealLoss(nn.Module):
         loss_g = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
         return {"loss_meal_kd": c.kd_weight * kd,
                 "loss_meal_gen": c.adversarial_weight * loss_g,
-                "loss_meal_disc": c.adversarial_weight * loss_d}
+                "loss_meal_disc": c.discriminator_weight * loss_d}
 
 
 __all__ = ["MealLoss", "OutputDiscriminator", "ensemble_logits", "ensemble_probs"]
