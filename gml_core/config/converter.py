@@ -8,6 +8,7 @@ strings, and unknown keys are errors with a did-you-mean.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any, Mapping, TypeVar
 
 import attrs
@@ -69,6 +70,23 @@ converter.register_structure_hook(float, _strict_float)
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(bool, _strict_bool)
 converter.register_structure_hook(ComponentSpec, _structure_spec)
+
+
+def _is_literal(tp: Any) -> bool:
+    return typing.get_origin(tp) is typing.Literal
+
+
+def _structure_literal(value: Any, tp: Any) -> Any:
+    allowed = typing.get_args(tp)
+    # bool is an int subclass: compare types too, so true is not accepted for 1
+    if any(value == a and type(value) is type(a) for a in allowed):
+        return value
+    shown = ", ".join(repr(a) for a in allowed)
+    hint = did_you_mean(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
+    raise ValueError(f"expected one of {shown}, got {value!r}{hint}")
+
+
+converter.register_structure_hook_func(_is_literal, _structure_literal)
 converter.register_unstructure_hook(ComponentSpec, lambda s: s.to_dict())
 
 
@@ -117,6 +135,12 @@ def collect_problems(exc: BaseException, path: str, out: list[tuple[str, str]]) 
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
             collect_problems(sub, path, out)
+        return
+    if isinstance(exc, ConfigError):  # raised by a config class's own cross-field checks
+        root = path.split(".", 1)[0].split("[", 1)[0]
+        for sub_path, message in exc.problems:
+            absolute = not path or sub_path == root or sub_path.startswith((root + ".", root + "["))
+            out.append((sub_path if absolute else join_path(path, sub_path), message))
         return
     if isinstance(exc, KeyError):
         out.append((path, "required key is missing"))

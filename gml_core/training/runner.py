@@ -154,7 +154,8 @@ def _finish(runner: Any, algorithm: Any, hook: GmlHook, work_dir: Path) -> RunRe
     from ..resources import count_flops, count_params
 
     deploy = algorithm.deploy_model()
-    metrics = hook.last_metrics or hook.run_info.evaluate(deploy)
+    # a deployed model that differs from the trained one (pruned, subnet, int8) is evaluated itself
+    metrics = hook.last_metrics if deploy is algorithm.model and hook.last_metrics else hook.run_info.evaluate(deploy)
     params = count_params(deploy)
     flops = count_flops(deploy, hook.run_info.data.input_shape)
     best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)

@@ -124,3 +124,32 @@ def test_python_config_is_typed_strictly(tmp_path):
                                    "model=dict(type='gml.SmallCNN'))\n")
     with pytest.raises(ConfigError, match="train.epochs"):
         load_config(tmp_path / "c.py")
+
+
+def test_literal_error_lists_choices_with_did_you_mean(tmp_path):
+    found, _ = problems(tmp_path, BASE.replace("epochs = 2", 'lr_schedule = "cosin"'))
+    assert found["train.lr_schedule"] == ("expected one of 'cosine', 'step', 'constant', got 'cosin' "
+                                          "(did you mean 'cosine'?)")
+
+
+def test_cross_field_config_error_keeps_its_own_path():
+    import attrs
+
+    from gml_core.config import structure
+
+    @attrs.frozen
+    class Inner:
+        n: int = 1
+        items: list[int] = attrs.field(factory=list)
+
+        def __attrs_post_init__(self):
+            if len(self.items) != self.n:
+                raise ConfigError([("algorithm.inner.items", f"has {len(self.items)} entries but n = {self.n}")])
+
+    @attrs.frozen
+    class Outer:
+        inner: Inner
+
+    with pytest.raises(ConfigError) as info:
+        structure({"inner": {"n": 2, "items": [1]}}, Outer, "algorithm")
+    assert info.value.problems == [("algorithm.inner.items", "has 1 entries but n = 2")]
