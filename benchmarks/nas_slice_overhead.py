@@ -4,9 +4,9 @@ subnet exported as plain torch modules (and the export against a freshly built e
 Cases (each: one supernet, the largest subnet and a mid-size one):
 
 * ``digits``: the supernet of configs/nas/bignas_digits.toml, batch 64, 1x12x12 inputs;
-* ``cifar``: a wider MobileNetV3Slice (5 stages, kernels 3/5/7), batch 32, 3x32x32 inputs.
+* ``cifar``: a wider MobileNetV3Slice (5 stages, kernels 3/5/7), batch 16, 3x32x32 inputs.
 
-Steps alternate between the two sides in blocks; a ratio is median(side A) / median(side B).
+Steps alternate between the two sides; a ratio is median(side A) / median(side B).
 Goals: supernet at its max config / static <= 1.15; exported subnet / equal static net ~ 1.0.
 
     OMP_NUM_THREADS=1 python benchmarks/nas_slice_overhead.py --out work_dirs/bench/nas_slice_overhead.json
@@ -60,19 +60,22 @@ def step_time(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return time.perf_counter() - t
 
 
-def compare(a: nn.Module, b: nn.Module, x: torch.Tensor, y: torch.Tensor, blocks: int, per_block: int) -> dict:
+def compare(a: nn.Module, b: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> dict:
+    """Alternate one step of each side (robust to a shared machine's load drifting); medians."""
     a.train(), b.train()
     for _ in range(3):
         step_time(a, x, y), step_time(b, x, y)
     ta, tb = [], []
-    for _ in range(blocks):
-        ta += [step_time(a, x, y) for _ in range(per_block)]
-        tb += [step_time(b, x, y) for _ in range(per_block)]
+    for i in range(steps):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        t1, t2 = step_time(first, x, y), step_time(second, x, y)
+        ta.append(t1 if first is a else t2)
+        tb.append(t2 if first is a else t1)
     ma, mb = statistics.median(ta), statistics.median(tb)
     return {"a_ms": 1e3 * ma, "b_ms": 1e3 * mb, "ratio": ma / mb}
 
 
-def run_case(name: str, spec: dict, shape: tuple, blocks: int, per_block: int) -> list[dict]:
+def run_case(name: str, spec: dict, shape: tuple, steps: int) -> list[dict]:
     from gml_nas.mutator import StatelessMutator
 
     torch.manual_seed(0)
@@ -85,8 +88,8 @@ def run_case(name: str, spec: dict, shape: tuple, blocks: int, per_block: int) -
         exported = supernet.export()
         fresh = build({"type": "gml.StaticSubnet", "supernet": spec, "subnet": supernet.space.nest(subnet),
                        "reinit": True})
-        slice_vs_static = compare(supernet, exported, x, y, blocks, per_block)
-        export_vs_fresh = compare(exported, fresh, x, y, blocks, per_block)
+        slice_vs_static = compare(supernet, exported, x, y, steps)
+        export_vs_fresh = compare(exported, fresh, x, y, steps)
         rows.append({"case": name, "subnet": label, "batch": list(shape),
                      "supernet_ms": slice_vs_static["a_ms"], "static_ms": slice_vs_static["b_ms"],
                      "slice_overhead_ratio": slice_vs_static["ratio"],
@@ -99,11 +102,10 @@ def run_case(name: str, spec: dict, shape: tuple, blocks: int, per_block: int) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="work_dirs/bench/nas_slice_overhead.json")
-    parser.add_argument("--blocks", type=int, default=6)
-    parser.add_argument("--per-block", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per side")
     args = parser.parse_args()
-    rows = run_case("digits", digits_spec(), (64, 1, 12, 12), args.blocks, args.per_block)
-    rows += run_case("cifar", cifar_spec(), (32, 3, 32, 32), args.blocks, args.per_block)
+    rows = run_case("digits", digits_spec(), (64, 1, 12, 12), args.steps)
+    rows += run_case("cifar", cifar_spec(), (16, 3, 32, 32), args.steps)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or

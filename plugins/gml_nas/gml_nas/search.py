@@ -1,6 +1,7 @@
 """Evolution search over a flat search space under FLOPs / params limits, resumable.
 
-Generation 0 is ``population_size`` random subnets that fit the limits. After
+Generation 0 is the largest and the smallest subnet (when they fit the limits) and
+random subnets that fit, ``population_size`` in all. After
 scoring a generation, the ``top_k`` best subnets seen so far survive; the next
 generation is made of crossovers of two survivors (``crossover_ratio`` of it)
 and mutations of one (each key re-sampled with ``mutation_prob``), keeping only
@@ -70,7 +71,12 @@ class EvolutionSearch:
         return out
 
     def _initial(self) -> list[str]:
-        keys = self._draw(self.mutator.random_subnet, self.config.population_size, set())
+        """The largest and smallest subnets (trained every BigNAS step) when they fit, then random ones."""
+        taken: set[str] = set()
+        keys = [subnet_key(s) for s in (self.space.max(), self.space.min()) if self.fits(s)]
+        keys = list(dict.fromkeys(keys))[: self.config.population_size]
+        taken.update(keys)
+        keys += self._draw(self.mutator.random_subnet, self.config.population_size - len(keys), taken)
         if not keys:
             limits = ", ".join(f"{k} <= {v:g}" for k, v in self.limits.items())
             smallest = self._cost(self.space.min())
