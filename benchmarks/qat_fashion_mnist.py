@@ -8,8 +8,12 @@
    best checkpoint, 2 epochs); its int8 top-1 comes from the run's qat_report.json.
 
 Every accuracy is on the 10,000-image test split (gml's validation split for this dataset).
+``--weight-bits 4`` repeats PTQ and QAT with 4-bit weights (the integer range [-8, 7] inside int8
+kernels; activations stay 8-bit), reusing the fp32 model with ``--reuse-fp32``.
 
     OMP_NUM_THREADS=1 python benchmarks/qat_fashion_mnist.py --out work_dirs/bench/qat_fmnist.json
+    OMP_NUM_THREADS=1 python benchmarks/qat_fashion_mnist.py --reuse-fp32 --weight-bits 4 \
+        --out work_dirs/bench/qat_fmnist_w4.json
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ def gml_run(config: str, work_dir: Path, overrides: list[str]) -> dict:
     return {"metrics": result.metrics, "extra": result.extra}
 
 
-def ptq_top1(checkpoint: Path, backend: str, calib: int, bundle) -> float:
+def ptq_top1(checkpoint: Path, backend: str, calib: int, bundle, weight_bits: int = 8) -> float:
     """Static post-training quantization with torch.ao FX, evaluated in int8."""
-    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization import QConfig, get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     from gml_core.checkpoint import load_weights
@@ -49,8 +53,14 @@ def ptq_top1(checkpoint: Path, backend: str, calib: int, bundle) -> float:
     load_weights(model, checkpoint)
     model.eval()
     x_train = bundle.train.tensors[0]
+    mapping = get_default_qconfig_mapping(backend)
+    if weight_bits < 8:
+        default = mapping.global_qconfig
+        half = 2 ** (weight_bits - 1)
+        mapping.set_global(QConfig(activation=default.activation,
+                                   weight=default.weight.with_args(quant_min=-half, quant_max=half - 1)))
     with quiet(), quantized_engine(backend), torch.no_grad():
-        prepared = prepare_fx(copy.deepcopy(model), get_default_qconfig_mapping(backend), (x_train[:2],),
+        prepared = prepare_fx(copy.deepcopy(model), mapping, (x_train[:2],),
                               backend_config=backend_config(backend))
         for i in range(0, calib, 256):
             prepared(x_train[i:min(i + 256, calib)])
@@ -66,34 +76,37 @@ def main() -> None:
     parser.add_argument("--fp32-epochs", type=int, default=8)
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--calib", type=int, default=2048, help="PTQ calibration images")
+    parser.add_argument("--weight-bits", type=int, default=8, help="weight bit width for PTQ and QAT (2-8)")
     parser.add_argument("--reuse-fp32", action="store_true", help="skip step 1 when its checkpoint exists")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     from gml_core.data.fashion_mnist import fashion_mnist
 
     start = time.time()
-    fp32_dir, qat_dir = args.work_dir / "fp32", args.work_dir / "iao"
+    fp32_dir, qat_dir = args.work_dir / "fp32", args.work_dir / f"iao_w{args.weight_bits}"
     ckpt = fp32_dir / "best.pth"
     if not (args.reuse_fp32 and ckpt.is_file()):
         gml_run("configs/qat/fmnist_fp32.toml", fp32_dir, [f"train.epochs={args.fp32_epochs}"])
     fp32_seconds = time.time() - start
     bundle = fashion_mnist()
-    ptq = ptq_top1(ckpt, "x86", args.calib, bundle)
+    ptq = ptq_top1(ckpt, "x86", args.calib, bundle, args.weight_bits)
+    bits = [f'algorithm.quantizer.custom_qconfig={{""={{weight={{bits={args.weight_bits}}}}}}}'] \
+        if args.weight_bits < 8 else []
     gml_run("configs/qat/iao_fmnist.toml", qat_dir,
-            [f'algorithm.model.init_from="{ckpt}"', f"train.epochs={args.qat_epochs}"])
+            [f'algorithm.model.init_from="{ckpt}"', f"train.epochs={args.qat_epochs}", *bits])
     report = json.loads((qat_dir / "qat_report.json").read_text())
     result = {
         "fp32_top1": report["fp32"]["top1"],  # the init_from checkpoint, evaluated by the QAT run
         "ptq_int8_top1": ptq,
         "qat_int8_top1": report["int8"]["top1"],
         "qat_minus_fp32": report["int8"]["top1"] - report["fp32"]["top1"],
-        "fp32_epochs": args.fp32_epochs, "qat_epochs": args.qat_epochs, "ptq_calibration_images": args.calib,
+        "weight_bits": args.weight_bits, "fp32_epochs": args.fp32_epochs, "qat_epochs": args.qat_epochs, "ptq_calibration_images": args.calib,
         "engine": "x86", "threads": torch.get_num_threads(), "fp32_seconds": round(fp32_seconds, 1),
         "total_seconds": round(time.time() - start, 1), "load_average": os.getloadavg(),
     }
     print("| model | fp32 | PTQ int8 | QAT int8 | QAT - fp32 |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| SmallCNN w16, Fashion-MNIST | {result['fp32_top1']:.2f} | {ptq:.2f} | {result['qat_int8_top1']:.2f} | "
+    print(f"| SmallCNN w16, Fashion-MNIST, {args.weight_bits}-bit weights | {result['fp32_top1']:.2f} | {ptq:.2f} | {result['qat_int8_top1']:.2f} | "
           f"{result['qat_minus_fp32']:+.2f} |")
     print(json.dumps(result))
     if args.out:

@@ -243,3 +243,32 @@ def test_untraceable_model_points_to_the_eager_quantizer():
 
     with pytest.raises(GmlUserError, match="torch.fx cannot trace.*TorchDefaultQuantizer"):
         FxQuantizer("x86").prepare(Branchy(), X)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FxQuantizer("x86", custom_qconfig={"": {"weight": {"bits": 4}}}),
+    lambda: FxQuantizer("fbgemm"),
+    lambda: TorchDefaultQuantizer("fbgemm", "backbone.conv1", "backbone.layer4", FUSE_SMALLCNN,
+                                  {"backbone": {"weight": {"bits": 4}}}),
+])
+def test_exported_int8_weights_are_exactly_the_trained_fake_quant_grid(make):
+    """torch's fused fake-quant and FX lowering disagree with conversion for symmetric/narrow ranges;
+    gml-qat's qconfigs and FX clamping make the int8 weights the fake-quantized ones, bit for bit."""
+    q = make()
+    prepared = calibrated(q)
+    q.freeze_bn(prepared)
+    q.freeze_observers(prepared)
+    int8 = dict(q.convert(prepared).named_modules())
+    checked = 0
+    for name, module in prepared.named_modules():
+        fq = getattr(module, "weight_fake_quant", None)
+        if fq is None or not hasattr(module, "bn"):
+            continue
+        qweight = int8[name].weight()
+        std = torch.sqrt(module.bn.running_var + module.bn.eps)
+        folded = module.weight * (module.bn.weight / std).reshape(-1, 1, 1, 1)
+        with torch.no_grad():
+            assert torch.equal(fq(folded), qweight.dequantize().float()), name
+        assert int(qweight.int_repr().min()) >= fq.quant_min and int(qweight.int_repr().max()) <= fq.quant_max
+        checked += 1
+    assert checked == 5

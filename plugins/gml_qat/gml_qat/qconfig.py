@@ -137,6 +137,24 @@ def backend_qconfig(backend: str) -> Any:
         return tq.get_default_qat_qconfig(backend)
 
 
+def exact_symmetric(factory: Any) -> Any:
+    """Use ``FakeQuantize`` instead of torch's fused fake-quant for symmetric qschemes.
+
+    ``FusedMovingAvgObsFakeQuantize`` computes a symmetric scale as ``max(-min / -quant_min,
+    max / quant_max)`` while int8 conversion uses the observer's ``max|x| / ((quant_max - quant_min) / 2)``:
+    0.4% apart at 8 bits, 7% at 4 bits, so the trained grid would not be the exported one.
+    ``FakeQuantize`` quantizes with the observer's own qparams, exactly what conversion uses.
+    """
+    import torch
+    from torch.ao.quantization.fake_quantize import FakeQuantize, FusedMovingAvgObsFakeQuantize
+
+    kw = dict(factory.p.keywords)
+    symmetric = kw.get("qscheme") in (torch.per_tensor_symmetric, torch.per_channel_symmetric)
+    if factory.p.func is FusedMovingAvgObsFakeQuantize and symmetric:
+        return FakeQuantize.with_args(**kw)
+    return factory
+
+
 def make_qconfig(backend: str, overrides: list[QConfigOverride]) -> Any:
     """The backend QAT qconfig with ``overrides`` applied in order (later ones win per field)."""
     from torch.ao.quantization import QConfig
@@ -145,4 +163,4 @@ def make_qconfig(backend: str, overrides: list[QConfigOverride]) -> Any:
     for override in overrides:
         qconfig = QConfig(activation=fake_quant_factory(qconfig.activation, override.activation, "activation"),
                           weight=fake_quant_factory(qconfig.weight, override.weight, "weight"))
-    return qconfig
+    return QConfig(activation=exact_symmetric(qconfig.activation), weight=exact_symmetric(qconfig.weight))

@@ -70,7 +70,49 @@ class FxQuantizer(Quantizer):
     def _convert(self, model: nn.Module) -> nn.Module:
         from torch.ao.quantization.quantize_fx import convert_fx
 
-        return convert_fx(model, backend_config=backend_config(self.backend))
+        ranges = narrow_weight_ranges(model)
+        int8 = convert_fx(model, backend_config=backend_config(self.backend))
+        clamp_weights(int8, ranges)
+        return int8
+
+
+def narrow_weight_ranges(prepared: nn.Module) -> dict[str, tuple[int, int]]:
+    """``{module: (quant_min, quant_max)}`` of weights trained on less than their dtype's full range."""
+    import torch
+
+    out = {}
+    for name, module in prepared.named_modules():
+        fq = getattr(module, "weight_fake_quant", None)
+        if fq is None:
+            continue
+        info = torch.iinfo(fq.dtype)
+        if fq.quant_min > info.min or fq.quant_max < info.max:
+            out[name] = (int(fq.quant_min), int(fq.quant_max))
+    return out
+
+
+def clamp_weights(int8: nn.Module, ranges: dict[str, tuple[int, int]]) -> None:
+    """Clamp int8 weights to the range they were trained in.
+
+    FX lowering quantizes weights with the trained scales but clamps only to the dtype
+    (``[-128, 127]``), so a 4-bit layer could export values like 8 that fake quantization
+    clipped to 7; eager-mode conversion clamps, this makes FX do the same.
+    """
+    import torch
+
+    modules = dict(int8.named_modules())
+    for name, (lo, hi) in ranges.items():
+        module = modules.get(name)
+        if module is None or not hasattr(module, "set_weight_bias") or not callable(getattr(module, "weight", None)):
+            continue
+        w = module.weight()
+        ints = w.int_repr().clamp(lo, hi)
+        if w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            w = torch._make_per_channel_quantized_tensor(ints, w.q_per_channel_scales(),
+                                                         w.q_per_channel_zero_points(), w.q_per_channel_axis())
+        else:
+            w = torch._make_per_tensor_quantized_tensor(ints, w.q_scale(), w.q_zero_point())
+        module.set_weight_bias(w, module.bias())
 
 
 def _is_trace_error(exc: BaseException) -> bool:
