@@ -129,6 +129,7 @@ def _cfg(name: str, args: dict[str, Any], pipeline: Sequence[dict]) -> dict[str,
     return {"type": name, **copy.deepcopy(args), "pipeline": registries.strip_scopes(list(pipeline))}
 
 
+@registries.in_mmpretrain_scope
 def build_dataset(name: str, data_root: str = "", train: Optional[dict] = None, val: Optional[dict] = None,
                   pipeline: Optional[PipelineCfg] = None, val_pipeline: Optional[PipelineCfg] = None,
                   mean: Optional[list[float]] = None, std: Optional[list[float]] = None,

@@ -111,7 +111,7 @@ def _native_cfg(model: Any, spec: Mapping[str, Any]) -> Optional[dict[str, Any]]
         if isinstance(part, dict) and registries.is_foreign_scope(part.get("type", "")):
             return None
     cfg = registries.strip_scopes(cfg)
-    mm_model = registries.models().build(dict(cfg))
+    mm_model = registries.in_mmpretrain_scope(registries.models().build)(dict(cfg))
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in mm_model.state_dict().items()}
     return cfg if ours == theirs else None

@@ -27,7 +27,10 @@ from mmpretrain.structures import DataSample
 def _preprocessor(cfg: Optional[dict]) -> Any:
     cfg = dict(cfg or {})
     cfg.setdefault("type", "ClsDataPreprocessor")
-    return MODELS.build(cfg)
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmpretrain"):
+        return MODELS.build(cfg)
 
 
 class _LogitsClassifier(BaseClassifier):

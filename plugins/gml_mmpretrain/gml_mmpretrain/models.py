@@ -121,6 +121,7 @@ def _init_weights_quietly(model: nn.Module) -> None:
         logger.setLevel(level)
 
 
+@registries.in_mmpretrain_scope
 def build_image_classifier(backbone: BackboneCfg, neck: Optional[NeckCfg] = None, head: Optional[HeadCfg] = None,
                            num_classes: Optional[int] = None, in_channels: Optional[int] = None,
                            data_preprocessor: Optional[dict] = None, train_cfg: Optional[dict] = None,

@@ -107,3 +107,22 @@ def lookup(registry: Any, name: str, what: str) -> Any:
 
 def registered_names(registry: Any) -> list[str]:
     return sorted(registry.module_dict)
+
+
+def in_mmpretrain_scope(fn: Any) -> Any:
+    """Run ``fn`` with mmengine's default scope set to mmpretrain.
+
+    mmengine resolves nested ``type`` names through the *current* default scope; after
+    any mmengine Runner in the process (gml's own runs set ``mmengine``) the nested
+    backbone/head/transform names would otherwise be looked up in the wrong registry.
+    """
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mmengine.registry import DefaultScope
+
+        with DefaultScope.overwrite_default_scope("mmpretrain"):
+            return fn(*args, **kwargs)
+
+    return wrapper
