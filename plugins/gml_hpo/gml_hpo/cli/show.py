@@ -37,19 +37,19 @@ def print_trials(console: Console, task_dir: Path, store: TaskStore, limit: int 
                 names.append(k)
     table = Table(title=f"task {store.meta('name')}: {task_status(task_dir, store)} "
                         f"({attr}, {'maximize' if maximize else 'minimize'})", title_justify="left")
-    table.add_column("trial")
-    table.add_column("state")
-    table.add_column(attr, justify="right")
+    table.add_column("trial", no_wrap=True, min_width=5)
+    table.add_column("state", no_wrap=True, min_width=9)
+    table.add_column(attr, justify="right", no_wrap=True)
     for n in names:
         table.add_column(n, justify="right")
     table.add_column("steps", justify="right")
     table.add_column("duration", justify="right")
-    table.add_column("note", overflow="ellipsis", max_width=40, no_wrap=True)
+    table.add_column("note", overflow="ellipsis", max_width=48, no_wrap=True, ratio=1)
     shown = trials if limit is None else trials[:limit]
     for t in shown:
         flat = flatten_params(t.params)
         note = t.reason.splitlines()[0] if t.reason else ""
-        if t.exit_code not in (None, 0) and "exit code" not in note:
+        if t.state == TrialState.FAILED and t.exit_code not in (None, 0) and "exit code" not in note:
             note = f"exit code {t.exit_code}" + (f"; {note}" if note else "")
         style = _STATE_STYLE.get(t.state.value, "")
         table.add_row(t.trial_id, f"[{style}]{t.state.value}[/]" if style else t.state.value, fmt_reward(t.reward),

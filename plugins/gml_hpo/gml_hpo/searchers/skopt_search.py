@@ -32,6 +32,23 @@ class SkoptOptions:
     n_restarts_optimizer: int = 10
     gp_restarts: int = 4
     noise: Optional[float] = None  # None: learned (a WhiteKernel); a float: fixed noise variance
+    length_scale_bounds: list[float] = attrs.field(factory=lambda: [0.01, 100.0])  # unit-cube inputs
+    local_search: bool = True  # also start the acquisition optimiser next to the best points
+
+    def __attrs_post_init__(self):
+        from gml_core.errors import ConfigError
+
+        problems = []
+        b = self.length_scale_bounds
+        if len(b) != 2 or not 0 < b[0] < b[1]:
+            problems.append(("searcher.length_scale_bounds", f"expected [low, high] with 0 < low < high, got {b}"))
+        if self.n_initial_points is not None and self.n_initial_points < 1:
+            problems.append(("searcher.n_initial_points", f"must be >= 1, got {self.n_initial_points}"))
+        for name in ("n_points", "n_restarts_optimizer"):
+            if getattr(self, name) < 1:
+                problems.append((f"searcher.{name}", f"must be >= 1, got {getattr(self, name)}"))
+        if problems:
+            raise ConfigError(problems)
 
 
 class SkoptSearcher(Searcher):
@@ -86,8 +103,12 @@ class SkoptSearcher(Searcher):
         o = self.options
         n_init = o.n_initial_points if o.n_initial_points is not None else max(5, len(self._dims) + 3)
         seed = self.seed if self.seed is not None else 0
-        estimator = cook_estimator("GP", space=Space(self._dims), random_state=seed, noise="gaussian" if o.noise is None else o.noise,
+        estimator = cook_estimator("GP", space=Space(self._dims), random_state=seed,
+                                   noise="gaussian" if o.noise is None else o.noise,
                                    n_restarts_optimizer=o.gp_restarts)
+        lo, hi = o.length_scale_bounds
+        if hasattr(estimator.kernel, "k2") and hasattr(estimator.kernel.k2, "length_scale_bounds"):
+            estimator.kernel.k2.length_scale_bounds = (lo, hi)  # ConstantKernel * Matern
         return Optimizer(
             self._dims, base_estimator=estimator, n_initial_points=n_init,
             initial_point_generator=o.initial_point_generator, acq_func=o.acq_func,
@@ -95,6 +116,43 @@ class SkoptSearcher(Searcher):
             acq_func_kwargs={"xi": o.xi, "kappa": o.kappa},
             acq_optimizer_kwargs={"n_points": o.n_points, "n_restarts_optimizer": o.n_restarts_optimizer},
         )
+
+    def _local_search(self, opt, proposed: list) -> list:
+        """Maximise skopt's acquisition (on skopt's fitted GP) from more starting points.
+
+        scikit-optimize starts L-BFGS only from the best of ``n_points`` uniform random
+        candidates, which in several dimensions rarely fall next to the incumbent, so the
+        search stalls near good points. Here Gaussian perturbations of the five best
+        observations (three scales) and skopt's own proposal compete too; L-BFGS then runs
+        from the best few candidates. Returns the point with the best acquisition value.
+        """
+        import numpy as np
+        from scipy.optimize import fmin_l_bfgs_b
+        from skopt.acquisition import _gaussian_acquisition, gaussian_acquisition_1D
+
+        o = self.options
+        est, space = opt.models[-1], opt.space
+        bounds = np.array(space.transformed_bounds, dtype=float)
+        lo, hi = bounds[:, 0], bounds[:, 1]
+        rng = np.random.default_rng((self.seed or 0) * 7919 + len(opt.yi))
+        yi = np.asarray(opt.yi, dtype=float)
+        Xt = space.transform(opt.Xi)
+        best = Xt[np.argsort(yi)[:5]]
+        own = space.transform([proposed])
+        cands = [own]
+        for scale in (0.02, 0.08, 0.25):
+            idx = rng.integers(len(best), size=200)
+            cands.append(np.clip(best[idx] + rng.normal(0.0, scale, (200, len(lo))) * (hi - lo), lo, hi))
+        cands = np.vstack(cands)
+        kwargs = {"xi": o.xi, "kappa": o.kappa}
+        values = _gaussian_acquisition(cands, est, y_opt=yi.min(), acq_func=o.acq_func, acq_func_kwargs=kwargs)
+        best_x, best_v = own[0], float(values[0])
+        for x0 in cands[np.argsort(values)[:4]]:
+            x, v, _ = fmin_l_bfgs_b(gaussian_acquisition_1D, x0, args=(est, yi.min(), o.acq_func, kwargs),
+                                    bounds=bounds, approx_grad=False, maxiter=50)
+            if float(v) < best_v:
+                best_x, best_v = np.clip(x, lo, hi), float(v)
+        return space.inverse_transform(best_x.reshape(1, -1))[0]
 
     def _suggest(self, running: list[Params]) -> Params | None:
         import warnings
@@ -121,7 +179,10 @@ class SkoptSearcher(Searcher):
             opt = self._optimizer()
             if X:
                 opt.tell(X, y)
-            params = self._decode(opt.ask())
+            x = opt.ask()
+            if self.options.local_search and opt.models and self.options.acq_func != "gp_hedge":
+                x = self._local_search(opt, x)
+            params = self._decode(x)
         taken = self.issued | {params_key(p) for p in running}
         if params_key(params) in taken:
             return self.random_new(running)
