@@ -51,7 +51,7 @@ def test_eager_qat_from_fp32_checkpoint(tmp_path, fp32_checkpoint, digits16):
     rel = float((real - fake).norm() / fake.norm())
     assert rel < REL_ERROR, rel
     assert float((real.argmax(1) == fake.argmax(1)).float().mean()) >= 0.98
-    assert accuracy(int8, digits16.val) == pytest.approx(int8_top1, abs=1e-6)
+    assert accuracy(int8, digits16.val) == pytest.approx(int8_top1, abs=1e-3)
 
     # round trip: weights_only loading, same outputs as the TorchScript artifact and a fresh conversion
     raw = torch.load(tmp_path / "model_int8.pth", weights_only=True)

@@ -138,20 +138,22 @@ def backend_qconfig(backend: str) -> Any:
 
 
 def exact_symmetric(factory: Any) -> Any:
-    """Use ``FakeQuantize`` instead of torch's fused fake-quant for symmetric qschemes.
+    """Use ``ExactFakeQuantize`` instead of torch's fused fake-quant for symmetric qschemes.
 
     ``FusedMovingAvgObsFakeQuantize`` computes a symmetric scale as ``max(-min / -quant_min,
     max / quant_max)`` while int8 conversion uses the observer's ``max|x| / ((quant_max - quant_min) / 2)``:
     0.4% apart at 8 bits, 7% at 4 bits, so the trained grid would not be the exported one.
-    ``FakeQuantize`` quantizes with the observer's own qparams, exactly what conversion uses.
+    ``ExactFakeQuantize`` quantizes with the observer's own qparams, exactly what conversion uses.
     """
     import torch
     from torch.ao.quantization.fake_quantize import FakeQuantize, FusedMovingAvgObsFakeQuantize
 
+    from .fake_quant import ExactFakeQuantize
+
     kw = dict(factory.p.keywords)
     symmetric = kw.get("qscheme") in (torch.per_tensor_symmetric, torch.per_channel_symmetric)
-    if factory.p.func is FusedMovingAvgObsFakeQuantize and symmetric:
-        return FakeQuantize.with_args(**kw)
+    if factory.p.func in (FusedMovingAvgObsFakeQuantize, FakeQuantize) and symmetric:
+        return ExactFakeQuantize.with_args(**kw)
     return factory
 
 
