@@ -173,11 +173,12 @@ def render_trial_script(launch: TrialLaunch) -> str:
     exports = "\n".join(f"export {k}={shlex.quote(str(v))}" for k, v in sorted(launch.env.items()))
     log = shlex.quote(str(launch.log_path))
     cmd = shlex.quote(str(launch.trial_dir / COMMAND_FILE))
+    # the command runs in a forked subshell (no new bash to exec: cheaper for short trials)
     if launch.capture_log:
-        run = f"bash {cmd} > {log} 2>&1 < /dev/null &"
+        run = f"( . {cmd} ) > {log} 2>&1 < /dev/null &"
     else:
         prefix = shlex.quote("^" + STDOUT_PREFIX)
-        run = f"bash {cmd} > >(grep --line-buffered -a {prefix} > {log}) 2>&1 < /dev/null &"
+        run = f"( . {cmd} ) > >(grep --line-buffered -a {prefix} > {log}) 2>&1 < /dev/null &"
     return f"""#!/usr/bin/env bash
 # gml-hpo trial wrapper for {launch.trial_id}: runs command.sh, then writes the exit_code sentinel
 {exports}
