@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--fp32-epochs", type=int, default=8)
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--calib", type=int, default=2048, help="PTQ calibration images")
+    parser.add_argument("--qat-lr", type=float, default=0.005, help="QAT learning rate (the config's 0.005)")
     parser.add_argument("--weight-bits", type=int, default=8, help="weight bit width for PTQ and QAT (2-8)")
     parser.add_argument("--reuse-fp32", action="store_true", help="skip step 1 when its checkpoint exists")
     parser.add_argument("--out", type=Path, default=None)
@@ -83,7 +84,7 @@ def main() -> None:
     from gml_core.data.fashion_mnist import fashion_mnist
 
     start = time.time()
-    fp32_dir, qat_dir = args.work_dir / "fp32", args.work_dir / f"iao_w{args.weight_bits}"
+    fp32_dir, qat_dir = args.work_dir / "fp32", args.work_dir / f"iao_w{args.weight_bits}_lr{args.qat_lr:g}"
     ckpt = fp32_dir / "best.pth"
     if not (args.reuse_fp32 and ckpt.is_file()):
         gml_run("configs/qat/fmnist_fp32.toml", fp32_dir, [f"train.epochs={args.fp32_epochs}"])
@@ -93,20 +94,23 @@ def main() -> None:
     bits = [f'algorithm.quantizer.custom_qconfig={{""={{weight={{bits={args.weight_bits}}}}}}}'] \
         if args.weight_bits < 8 else []
     gml_run("configs/qat/iao_fmnist.toml", qat_dir,
-            [f'algorithm.model.init_from="{ckpt}"', f"train.epochs={args.qat_epochs}", *bits])
+            [f'algorithm.model.init_from="{ckpt}"', f"train.epochs={args.qat_epochs}", f"train.lr={args.qat_lr}",
+             *bits])
     report = json.loads((qat_dir / "qat_report.json").read_text())
     result = {
         "fp32_top1": report["fp32"]["top1"],  # the init_from checkpoint, evaluated by the QAT run
         "ptq_int8_top1": ptq,
         "qat_int8_top1": report["int8"]["top1"],
         "qat_minus_fp32": report["int8"]["top1"] - report["fp32"]["top1"],
-        "weight_bits": args.weight_bits, "fp32_epochs": args.fp32_epochs, "qat_epochs": args.qat_epochs, "ptq_calibration_images": args.calib,
+        "weight_bits": args.weight_bits, "fp32_epochs": args.fp32_epochs, "qat_epochs": args.qat_epochs,
+        "qat_lr": args.qat_lr, "ptq_calibration_images": args.calib,
         "engine": "x86", "threads": torch.get_num_threads(), "fp32_seconds": round(fp32_seconds, 1),
         "total_seconds": round(time.time() - start, 1), "load_average": os.getloadavg(),
     }
     print("| model | fp32 | PTQ int8 | QAT int8 | QAT - fp32 |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| SmallCNN w16, Fashion-MNIST, {args.weight_bits}-bit weights | {result['fp32_top1']:.2f} | {ptq:.2f} | {result['qat_int8_top1']:.2f} | "
+    print(f"| SmallCNN w16, Fashion-MNIST, {args.weight_bits}-bit weights | {result['fp32_top1']:.2f} | "
+          f"{ptq:.2f} | {result['qat_int8_top1']:.2f} | "
           f"{result['qat_minus_fp32']:+.2f} |")
     print(json.dumps(result))
     if args.out:

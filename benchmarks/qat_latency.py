@@ -31,7 +31,8 @@ from gml_qat.quantizers.eager import TorchDefaultQuantizer
 from gml_qat.quantizers.fx import FxQuantizer
 
 BACKENDS = ("fbgemm", "x86", "onednn", "qnnpack")
-FUSE = {"backbone": [["conv1", "bn1", "relu"]], **{f"backbone.layer{i}.0": [["conv", "bn", "relu"]] for i in range(1, 5)}}
+FUSE = {"backbone": [["conv1", "bn1", "relu"]],
+        **{f"backbone.layer{i}.0": [["conv", "bn", "relu"]] for i in range(1, 5)}}
 
 
 def models() -> dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...], list[str]]]:

@@ -100,7 +100,8 @@ def fake_quant_factory(default: Any, spec: Optional[TensorQuantSpec], kind: str)
     kw["qscheme"] = getattr(torch, qscheme_name)
     lo, hi = _DTYPE_RANGE[dtype_name]
     if spec.bits is not None:
-        lo, hi = (-(2 ** (spec.bits - 1)), 2 ** (spec.bits - 1) - 1) if dtype_name == "qint8" else (0, 2 ** spec.bits - 1)
+        half = 2 ** (spec.bits - 1)
+        lo, hi = (-half, half - 1) if dtype_name == "qint8" else (0, 2 * half - 1)
     elif spec.quant_min is not None:
         if spec.quant_min < lo or spec.quant_max > hi:
             raise ValueError(f"quant_min/quant_max [{spec.quant_min}, {spec.quant_max}] must lie in the "
