@@ -128,6 +128,14 @@ def test_freeze_schedule_in_epochs_and_iterations(tmp_path):
     assert not never.bn_frozen and not never.observers_frozen
 
 
+def test_observers_cannot_freeze_before_seeing_data(tmp_path):
+    from gml_core.errors import GmlUserError
+    from gml_qat.algorithm import IAO
+
+    with pytest.raises(GmlUserError, match="algorithm.freeze_observer_after: observers must see data"):
+        IAO(_iao_config(freeze_observer_after=0), _context(tmp_path))
+
+
 def test_init_from_an_exported_model_rebuilds_its_architecture(tmp_path):
     """A pruned/NAS export carries ``model_spec``: QAT starts from that architecture and exports it."""
     from gml_core.models.small_cnn import SmallCNN

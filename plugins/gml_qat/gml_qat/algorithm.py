@@ -20,7 +20,7 @@ from torch import nn
 from gml_core.algorithms import GmlAlgorithm
 from gml_core.checkpoint import load_file
 from gml_core.config.spec import ComponentSpec
-from gml_core.errors import ConfigError
+from gml_core.errors import ConfigError, GmlUserError
 
 from .config import IAOConfig
 from .quantizers.base import Quantizer, example_batch, prefix_config_error
@@ -56,6 +56,9 @@ class IAO(GmlAlgorithm):
     config_class = IAOConfig
 
     def __init__(self, config: IAOConfig, context: Any):
+        if config.freeze_observer_after.unit != "never" and config.freeze_observer_after.value == 0:
+            raise GmlUserError("algorithm.freeze_observer_after: observers must see data before they freeze; "
+                               "use 1 iter or more (or \"never\")")
         super().__init__(config, context)
         self.float_spec = float_model_spec(config.model, context)
         self.from_checkpoint = bool(config.model.args.get("init_from"))
