@@ -104,7 +104,10 @@ def test_qat_step_and_int8_model_in_mmpretrain(host, cifar_root, tmp_path):
     log = one_step(cfg, algo, loader, run)
     assert "loss_cls" in log and changed(weights, algo.model)
 
-    report = algo.int8_report(run, tmp_path)
+    from gml_qat.report import int8_report
+
+    report = int8_report(algo.quantizer, algo.model, algo.float_start, algo.from_checkpoint, run, tmp_path,
+                         algo.config, algo.float_spec, algo.context.data.input_shape)
     script = report["files"]["int8_torchscript"]
     result = export_for_mmpretrain(script, tmp_path / "mm", config, overrides)
     assert result.model_type == "GmlTorchScriptClassifier" and result.weights is None
