@@ -6,7 +6,9 @@ mean over seeds, plus the time each method spends per suggestion.
     python benchmarks/hpo_sample_efficiency.py --seeds 10 --budget 50 \
         --out docs/benchmarks/hpo_sample_efficiency.json --plot docs/benchmarks/hpo_sample_efficiency.png
 
-Methods: gml Random / Skopt / Evolution (gml_hpo searchers), Optuna TPE / Random / GP.
+Methods: gml Random / Skopt / Evolution (gml_hpo searchers, default options), plain
+scikit-optimize with its defaults (``skopt-default``, i.e. gp_minimize's settings), and
+Optuna TPE / Random / GP. BLAS is limited to one thread (tiny matrices; a busy machine).
 Needs optuna (``pip install gml-hpo[bench]``).
 """
 
@@ -19,7 +21,12 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 BRANIN_MIN = 0.397887357729739
 HARTMANN6_MIN = -3.322368011391339
@@ -67,6 +74,28 @@ def run_gml(kind: str, fn, bounds, budget: int, seed: int) -> tuple[list[float],
     return values, times
 
 
+def run_skopt_default(kind: str, fn, bounds, budget: int, seed: int) -> tuple[list[float], list[float]]:
+    """scikit-optimize's own defaults (what ``gp_minimize`` does), as a reference."""
+    import warnings
+
+    from skopt import Optimizer
+
+    opt = Optimizer(bounds, base_estimator="GP", random_state=seed)
+    values, times = [], []
+    for _ in range(budget):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            x = opt.ask()
+            times.append(time.perf_counter() - t0)
+            y = fn(x)
+            t0 = time.perf_counter()
+            opt.tell(x, y)  # skopt fits the GP and optimises the acquisition in tell
+            times[-1] += time.perf_counter() - t0
+        values.append(y)
+    return values, times
+
+
 def run_optuna(kind: str, fn, bounds, budget: int, seed: int) -> tuple[list[float], list[float]]:
     import optuna
 
@@ -87,7 +116,7 @@ def run_optuna(kind: str, fn, bounds, budget: int, seed: int) -> tuple[list[floa
     return values, times
 
 
-METHODS = ["gml-random", "gml-skopt", "gml-evolution", "optuna-random", "optuna-tpe", "optuna-gp"]
+METHODS = ["gml-random", "gml-skopt", "gml-evolution", "skopt-default", "optuna-random", "optuna-tpe", "optuna-gp"]
 
 
 def log_regret(values: list[float], n: int, minimum: float) -> float:
@@ -108,15 +137,16 @@ def main() -> None:
     for fname in args.functions:
         fn, bounds, minimum = FUNCTIONS[fname]
         for method in args.methods:
-            runner = run_gml if method.startswith("gml") else run_optuna
+            runner = (run_gml if method.startswith("gml") else
+                      run_skopt_default if method == "skopt-default" else run_optuna)
             curves, times = [], []
             for seed in range(args.seeds):
                 values, t = runner(method, fn, bounds, args.budget, seed)
                 curves.append(values)
                 times.extend(t)
             regrets = {n: statistics.mean(log_regret(v, n, minimum) for v in curves) for n in checkpoints}
-            sem = {n: statistics.stdev([log_regret(v, n, minimum) for v in curves]) / math.sqrt(len(curves))
-                   for n in checkpoints}
+            sem = {n: (statistics.stdev([log_regret(v, n, minimum) for v in curves]) / math.sqrt(len(curves))
+                       if len(curves) > 1 else 0.0) for n in checkpoints}
             results["runs"][f"{fname}/{method}"] = {
                 "log10_regret": regrets, "sem": sem, "suggest_ms_mean": 1000 * statistics.mean(times),
                 "curves": curves}

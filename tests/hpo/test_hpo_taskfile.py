@@ -55,7 +55,7 @@ def test_searcher_specific_checks(tmp_path):
     p = problems_of(raw, tmp_path)
     assert "BatchSearcher takes only Nested args" in p["task.search_args.lr"]
     assert "plain values" in p["task.search_args.arch.data[1].w"]
-    assert "'max' is not accepted" in p["searcher.optimize_mode"]
+    assert "'max'" in p["searcher.optimize_mode"] and "'maximize'" in p["searcher.optimize_mode"]
     assert "must be >= 1" in p["scheduler.assessor.epoch_num"]
     raw["searcher"] = {"type": "GridSearcher"}
     raw["scheduler"] = {}

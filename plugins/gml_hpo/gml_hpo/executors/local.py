@@ -1,4 +1,4 @@
-"""The local executor: each trial is a bash process in its own session / process group.
+"""The local executor: each trial is a bash process leading its own process group.
 
 Handles are self-sufficient strings ``local:<pid>:<start-ticks>:<trial_dir>`` so a
 restarted scheduler can poll, cancel and re-attach trials it did not start; the
@@ -8,12 +8,19 @@ process start time (from /proc) guards against a recycled pid.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from .base import PID_FILE, SCRIPT_FILE, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
+
+
+# each trial leads its own process group (killpg reaches all it started; a terminal's Ctrl-C
+# does not); process_group=0 keeps Python's fast vfork path, start_new_session does not
+_OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 
 
 def _proc_start(pid: int) -> str | None:
@@ -64,7 +71,7 @@ class LocalExecutor(Executor):
         for stale in ("exit_code", PID_FILE):
             (launch.trial_dir / stale).unlink(missing_ok=True)
         proc = subprocess.Popen(
-            ["bash", str(script)], cwd=str(launch.trial_dir), start_new_session=True,
+            ["bash", str(script)], cwd=str(launch.trial_dir), **_OWN_GROUP,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, **launch.env},
         )
@@ -129,12 +136,33 @@ class LocalExecutor(Executor):
         return f"local:{pid}:{start}:{launch.trial_dir}"
 
     def wait(self, timeout: float) -> None:
-        """Sleep until ``timeout`` or until a trial process started here ends (10 ms steps)."""
-        deadline = time.monotonic() + timeout
+        """Sleep until ``timeout`` or until a trial process started here ends (pidfds where
+        the OS has them, else 10 ms polling)."""
         live = [p for p in self._procs.values() if p.returncode is None]
-        while True:
-            if any(p.poll() is not None for p in live):
-                return
+        if not live:
+            time.sleep(timeout)
+            return
+        if hasattr(os, "pidfd_open"):
+            fds = []
+            try:
+                for p in live:
+                    fds.append(os.pidfd_open(p.pid))
+            except OSError:  # an old kernel, or a process already reaped
+                pass
+            else:
+                try:
+                    poller = select.poll()
+                    for fd in fds:
+                        poller.register(fd, select.POLLIN)
+                    poller.poll(max(0, int(timeout * 1000)))
+                    return
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+            for fd in fds:
+                os.close(fd)
+        deadline = time.monotonic() + timeout
+        while not any(p.poll() is not None for p in live):
             left = deadline - time.monotonic()
             if left <= 0:
                 return

@@ -4,10 +4,11 @@ Each suggestion builds a fresh ``skopt.Optimizer`` from the history (so a restar
 replays the store), tells it the finished trials and, for trials still running, a
 constant liar (the best value seen: "cl_min"), then asks. The first
 ``n_initial_points`` come from a space-filling design (Sobol by default); after that
-every suggestion fits a GP (Matern 5/2 with ARD, learned noise) and maximises the
-acquisition with L-BFGS from many starts. Cost: roughly 0.1-1 s per suggestion on a
-laptop CPU for up to ~100 trials (see docs/benchmarks/hpo.md), negligible next to a
-training trial but too slow for a hot loop.
+every suggestion fits skopt's GP (Matern 5/2 with ARD, learned noise; length scales kept
+in ``length_scale_bounds``) and maximises expected improvement with L-BFGS, started from
+skopt's best random candidates and (``local_search``) from points next to the best
+observations. Cost: about 0.2-1 s per suggestion on a laptop CPU for up to ~100 trials
+(docs/benchmarks/hpo.md), negligible next to a training trial but too slow for a hot loop.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ class SkoptOptions:
     acq_optimizer: Literal["lbfgs", "sampling"] = "lbfgs"
     xi: float = 0.01
     kappa: float = 1.96
-    n_points: int = 10000
-    n_restarts_optimizer: int = 10
-    gp_restarts: int = 4
+    n_points: int = 2000
+    n_restarts_optimizer: int = 5
+    gp_restarts: int = 2
     noise: Optional[float] = None  # None: learned (a WhiteKernel); a float: fixed noise variance
-    length_scale_bounds: list[float] = attrs.field(factory=lambda: [0.01, 100.0])  # unit-cube inputs
+    # Matern length scales on the unit cube; skopt's own default is [0.01, 100], whose long
+    # end lets a GP fitted on few points call dimensions irrelevant and stop exploring them
+    length_scale_bounds: list[float] = attrs.field(factory=lambda: [0.05, 2.0])
     local_search: bool = True  # also start the acquisition optimiser next to the best points
 
     def __attrs_post_init__(self):
