@@ -5,7 +5,7 @@
    engine: histogram activation observers, per-channel weights), calibrated on ``--calib`` training
    images, no training.
 3. QAT: ``gml run configs/qat/iao_fmnist.toml`` (IAO, FxQuantizer, same engine, init_from the fp32
-   best checkpoint, 2 epochs); its int8 top-1 comes from the run's qat_report.json.
+   best checkpoint, 2 epochs, ``--qat-lr``); its int8 top-1 comes from the run's qat_report.json.
 
 Every accuracy is on the 10,000-image test split (gml's validation split for this dataset).
 ``--weight-bits 4`` repeats PTQ and QAT with 4-bit weights (the integer range [-8, 7] inside int8
@@ -14,6 +14,7 @@ kernels; activations stay 8-bit), reusing the fp32 model with ``--reuse-fp32``.
     OMP_NUM_THREADS=1 python benchmarks/qat_fashion_mnist.py --out work_dirs/bench/qat_fmnist.json
     OMP_NUM_THREADS=1 python benchmarks/qat_fashion_mnist.py --reuse-fp32 --weight-bits 4 \
         --out work_dirs/bench/qat_fmnist_w4.json
+    (add ``--qat-lr 0.005`` for the higher fine-tuning rate)
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def main() -> None:
     parser.add_argument("--fp32-epochs", type=int, default=8)
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--calib", type=int, default=2048, help="PTQ calibration images")
-    parser.add_argument("--qat-lr", type=float, default=0.005, help="QAT learning rate (the config's 0.005)")
+    parser.add_argument("--qat-lr", type=float, default=0.001, help="QAT learning rate (the config's 0.001)")
     parser.add_argument("--weight-bits", type=int, default=8, help="weight bit width for PTQ and QAT (2-8)")
     parser.add_argument("--reuse-fp32", action="store_true", help="skip step 1 when its checkpoint exists")
     parser.add_argument("--out", type=Path, default=None)
