@@ -45,6 +45,30 @@ def test_recorder_captures_the_right_tensors_and_leaves_no_hooks():
     assert model.backbone.layer3[0].conv.weight.grad is not None
 
 
+def test_only_outputs_changed_in_place_are_cloned():
+    model = SmallCNN(width=4).train()
+    rec = FeatureRecorder(model, {"backbone.layer3": "a", "backbone.layer3.0.bn": "b", "": "c"}, "student")
+    with torch.no_grad(), rec.calibrate():
+        model(torch.zeros(2, 1, 16, 16))
+    assert rec.clone_paths == {"backbone.layer3.0.bn"}  # the BN output is overwritten by the in-place ReLU
+    # an in-place op that only runs in training mode is caught, never silently read
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5, inplace=True), torch.nn.Linear(4, 2))
+    rec = FeatureRecorder(net, {"0": "k"}, "student")
+    net.eval()
+    with torch.no_grad(), rec.calibrate():
+        net(torch.ones(2, 4))
+    assert rec.clone_paths == set()
+    net.train()
+    with torch.no_grad(), rec.recording():
+        net(torch.ones(2, 4))
+        with pytest.raises(GmlUserError, match="changed in place after capture"):
+            rec.take("0")
+    assert rec.clone_paths == {"0"}
+    with torch.no_grad(), rec.recording():
+        net(torch.ones(2, 4))
+        assert torch.allclose(rec.take("0"), net[0](torch.ones(2, 4)))
+
+
 def test_unknown_module_is_one_line_with_did_you_mean():
     with pytest.raises(GmlUserError) as err:
         resolve_module(SmallCNN(), "backbone.layr3", "algorithm.x.student_module", "student")

@@ -81,29 +81,35 @@ class TeacherDistiller(nn.Module):
     # -- building ------------------------------------------------------------------------
     @torch.no_grad()
     def _dry_run(self, student: nn.Module, input_shape: tuple[int, ...]) -> tuple[dict, list[dict]]:
-        """Feature shapes from one forward pass of zeros (models kept in eval mode meanwhile)."""
+        """Feature shapes from one forward pass of zeros, in the modes used for training.
+
+        It also tells each recorder which outputs an in-place op changes afterwards
+        (those are cloned when captured). The student's buffers (BatchNorm statistics)
+        are restored afterwards.
+        """
         device = next(student.parameters()).device
         x = torch.zeros((2, *input_shape[1:]), device=device)
         was_training = student.training
-        student.eval()
+        saved = [b.detach().clone() for b in student.buffers()]
+        student.train()
         try:
-            with self.student_recorder.recording() as s_feats:
+            with self.student_recorder.calibrate() as s_feats:
                 student(x)
             t_feats = []
             for teacher, recorder in zip(self.teachers, self.teacher_recorders):
-                with recorder.recording() as feats:
+                with recorder.calibrate() as feats:
                     teacher(x)
-                t_feats.append(dict(feats))
-            self.student_recorder.outputs = s_feats
-            for path in self.student_recorder.modules:
-                self.student_recorder.take(path)
-            for recorder, feats in zip(self.teacher_recorders, t_feats):
-                recorder.outputs = feats
-                for path in recorder.modules:
-                    recorder.take(path)
-            return dict(s_feats), t_feats
+                t_feats.append(feats)
         finally:
             student.train(was_training)
+            for buffer, value in zip(student.buffers(), saved):
+                buffer.copy_(value)
+        for recorder, feats in [(self.student_recorder, s_feats), *zip(self.teacher_recorders, t_feats)]:
+            for path in recorder.modules:
+                if path not in feats:
+                    raise GmlUserError(f"{recorder.role} module '{path}' did not run in the forward pass; "
+                                       "pick a module the model actually calls")
+        return dict(s_feats), [dict(f) for f in t_feats]
 
     def _build_head(self, item: DistillHeadConfig, index: int, key: str, s_feats: dict, t_feats: dict,
                     context: Any) -> BaseDistillationHead:

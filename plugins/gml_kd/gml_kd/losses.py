@@ -68,12 +68,10 @@ class MSELoss(DistillLoss):
         self.reduction = reduction
 
     def compute(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        sq = (student - teacher).pow(2)
         if self.reduction == "mean":
-            return sq.mean()
-        if self.reduction == "batchmean":
-            return sq.sum() / student.shape[0]
-        return sq.sum()
+            return F.mse_loss(student, teacher)
+        total = F.mse_loss(student, teacher, reduction="sum")
+        return total / student.shape[0] if self.reduction == "batchmean" else total
 
 
 def attention_map(feature: torch.Tensor, p: float = 2.0) -> torch.Tensor:
