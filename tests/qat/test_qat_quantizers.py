@@ -272,3 +272,25 @@ def test_exported_int8_weights_are_exactly_the_trained_fake_quant_grid(make):
         assert int(qweight.int_repr().min()) >= fq.quant_min and int(qweight.int_repr().max()) <= fq.quant_max
         checked += 1
     assert checked == 5
+
+
+@pytest.mark.parametrize("make", [
+    lambda: FxQuantizer("x86"),
+    lambda: TorchDefaultQuantizer("fbgemm", "backbone.conv1", "backbone.layer4", FUSE_SMALLCNN),
+])
+def test_initialize_weight_ranges_touches_only_weight_quantizers(make):
+    q = make()
+    prepared = q.prepare(SmallCNN(width=4), X)
+    before = {k: v.clone() for k, v in prepared.state_dict().items()}
+    q.initialize_weight_ranges(prepared, X)
+    after = prepared.state_dict()
+    changed = {k for k in before if before[k].shape != after[k].shape or not torch.equal(before[k], after[k])}
+    assert any("weight_fake_quant" in k for k in changed)
+    # no activation range and no BN statistic moves (an unobserved fused quantizer may reset its default scale)
+    data_state = [k for k in changed if "weight_fake_quant" not in k and not k.endswith((".scale", ".zero_point"))]
+    assert not data_state, data_state
+    assert prepared.training
+    for module in prepared.modules():
+        fq = getattr(module, "weight_fake_quant", None)
+        if fq is not None:
+            assert fq.scale.numel() == module.weight.shape[0]

@@ -72,10 +72,12 @@ class IAO(GmlAlgorithm):
             raise prefix_config_error(exc, "algorithm.quantizer") from None
         self.distiller = None
         if config.distiller is not None:
-            from gml_kd.distiller import TeacherDistiller
+            from gml_kd.api import build_distiller
 
-            with self.quantizer.observers_paused(self.model):
-                self.distiller = TeacherDistiller(config.distiller, self.model, context)
+            example = example_batch(context.data.input_shape)
+            self.quantizer.initialize_weight_ranges(self.model, example)  # fixed buffer shapes from here on
+            with self.quantizer.observers_paused(self.model):  # the distiller's dry run calibrates nothing
+                self.distiller = build_distiller(config.distiller, self.model, context, "algorithm.distiller")
         self.iters_per_epoch = 1
         self.bn_frozen = False
         self.observers_frozen = False
@@ -108,10 +110,9 @@ class IAO(GmlAlgorithm):
         smoothing = self.context.train.label_smoothing
         if self.distiller is None:
             return {"loss_cls": F.cross_entropy(self.model(inputs), labels, label_smoothing=smoothing)}
-        with self.distiller.recording():
-            self.distiller.teacher_forward(inputs)
-            logits = self.model(inputs)
-            losses = self.distiller.head_losses()
+        from gml_kd.api import distill_forward
+
+        logits, losses = distill_forward(self.distiller, self.model, inputs)
         if self.config.student_loss_weight > 0:
             losses["loss_cls"] = self.config.student_loss_weight * F.cross_entropy(
                 logits, labels, label_smoothing=smoothing)

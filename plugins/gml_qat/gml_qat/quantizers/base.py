@@ -107,6 +107,21 @@ class Quantizer:
             for module, state in saved:
                 module.observer_enabled.copy_(state)
 
+    @torch.no_grad()
+    def initialize_weight_ranges(self, prepared: nn.Module, example_inputs: tuple[Any, ...]) -> None:
+        """Size every weight quantizer's per-channel buffers from the weights, before any data is seen.
+
+        One eval-mode pass with the observers paused: activation ranges and BN statistics are left
+        untouched; weight quantizers that never observed anything observe their weight once.
+        """
+        was_training = prepared.training
+        prepared.eval()
+        try:
+            with self.observers_paused(prepared):
+                prepared(*example_inputs)
+        finally:
+            prepared.train(was_training)
+
     def fake_quant_disabled(self, prepared: nn.Module) -> nn.Module:
         """A copy of ``prepared`` computing in float (fake quantization and observers off)."""
         from torch.ao.quantization import disable_fake_quant, disable_observer
