@@ -25,7 +25,7 @@ KNOWN_PROVIDERS: dict[str, dict[str, str]] = {
         "SkoptSearcher": "gml-hpo", "EvolutionSearcher": "gml-hpo",
     },
     "mutator": {"StatelessMutator": "gml-nas", "DMCPMutator": "gml-prune"},
-    "quantizer": {"TorchDefaultQuantizer": "gml-qat"},
+    "quantizer": {"TorchDefaultQuantizer": "gml-qat", "FxQuantizer": "gml-qat"},
 }
 
 

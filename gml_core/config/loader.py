@@ -191,6 +191,8 @@ def config_to_dict(config: RunConfig) -> dict[str, Any]:
 
     out = converter.unstructure(config)
     out.pop("source", None)
+    # the field is declared as the base class; unstructure the algorithm's own config class
+    out["algorithm"] = converter.unstructure(config.algorithm, unstructure_as=type(config.algorithm))
     return out
 
 

@@ -153,3 +153,19 @@ def test_cross_field_config_error_keeps_its_own_path():
     with pytest.raises(ConfigError) as info:
         structure({"inner": {"n": 2, "items": [1]}}, Outer, "algorithm")
     assert info.value.problems == [("algorithm.inner.items", "has 1 entries but n = 2")]
+
+
+def test_config_show_keeps_the_algorithm_class_fields(tmp_path, monkeypatch):
+    import sys
+
+    from gml_core import plugins
+    from gml_core.config.loader import config_to_dict
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "gml_hello_plugin"))
+    monkeypatch.setattr(sys, "path", sys.path)
+    import gml_hello.plugin as hello
+
+    plugins.set_host(plugins.PluginHost(autoload=False, extra_plugins={"hello": hello}))
+    text = BASE.replace('type = "Supervised"', 'type = "HelloMixup"\nalpha = 0.3')
+    shown = config_to_dict(load_config(cfg(tmp_path, text)))
+    assert shown["algorithm"]["alpha"] == 0.3 and shown["algorithm"]["loss"] == {"type": "HelloFocalLoss"}
