@@ -127,3 +127,11 @@ def test_one_shot_config_errors():
     assert "did you mean 'mutator'" in str(info.value)
     with pytest.raises(ConfigError, match="algorithm.model.type"):
         make(BigNAS, BigNASConfig, model={"type": "gml.SmallCNN"})
+
+
+def test_residual_branches_start_at_zero():
+    algo = make(BigNAS, BigNASConfig)
+    norms = algo.model.backbone.residual_branch_norms()
+    assert len(norms) == 2 and all(torch.all(bn.weight == 0) for bn in norms)
+    algo = make(BigNAS, BigNASConfig, zero_init_residual=False)
+    assert all(torch.all(bn.weight == 1) for bn in algo.model.backbone.residual_branch_norms())

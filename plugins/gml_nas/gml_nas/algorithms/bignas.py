@@ -7,7 +7,9 @@ smoothing) under dropout (``drop_ratio``) and drop-path (``drop_path_ratio``);
 every other subnet learns from the largest one's detached predictions
 (``distiller_mode`` of the head). Gradients of all subnets accumulate and the
 optimiser steps once. Only the largest subnet updates BatchNorm running
-statistics; the others are re-calibrated when evaluated.
+statistics; the others are re-calibrated when evaluated. As in the paper, every residual
+branch starts at zero (its last BatchNorm scale is 0, ``zero_init_residual``), so a block
+is initially the identity whatever the subnet's depth.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class BigNASConfig(OneShotConfig):
 
     strategy: str = "sandwich4"
     drop_path_ratio: float = attrs.field(default=0.0, validator=_ratio("drop_path_ratio"))
+    zero_init_residual: bool = True
 
     def __attrs_post_init__(self) -> None:
         sandwich_size(self.strategy)
@@ -54,6 +57,10 @@ class BigNAS(OneShotNAS):
     def __init__(self, config: BigNASConfig, context: Any):
         super().__init__(config, context)
         self.num_subnets = sandwich_size(config.strategy)
+        if config.zero_init_residual and not config.model.args.get("init_from"):
+            with torch.no_grad():
+                for bn in self.model.backbone.residual_branch_norms():
+                    bn.weight.zero_()
 
     def drop_settings(self, largest: bool) -> tuple[float, float]:
         return (self.config.drop_ratio, self.config.drop_path_ratio) if largest else (0.0, 0.0)

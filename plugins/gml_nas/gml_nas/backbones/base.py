@@ -97,6 +97,10 @@ class SearchableBackbone(nn.Module):
         """Stochastic-depth rate of the deepest residual block (linearly smaller before it)."""
         self.drop_path_ratio = ratio
 
+    def residual_branch_norms(self) -> list[nn.Module]:
+        """The last BatchNorm of every residual branch (zero-initialised by BigNAS)."""
+        return []
+
     @property
     def feat_dim(self) -> int:
         raise NotImplementedError

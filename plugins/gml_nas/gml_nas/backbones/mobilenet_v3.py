@@ -181,6 +181,9 @@ class MobileNetV3Slice(SearchableBackbone):
         self._depths = [int(blocks[i]) for i in range(1, len(self.stages) + 1)]
         self._feat_dim = int(chans[-1])
 
+    def residual_branch_norms(self) -> list[nn.Module]:
+        return [b.project.bn for stage in self.stages for b in stage if b.shortcut]
+
     @property
     def feat_dim(self) -> int:
         return self._feat_dim

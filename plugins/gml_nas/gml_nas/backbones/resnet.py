@@ -140,6 +140,9 @@ class ResNetSlice(SearchableBackbone):
         self._depths = [int(d) for d in arch["stage_blocks"]]
         self._feat_dim = int(in_ch)
 
+    def residual_branch_norms(self) -> list[nn.Module]:
+        return [b.convs[-1].bn for stage in self.stages for b in stage]
+
     @property
     def feat_dim(self) -> int:
         return self._feat_dim
