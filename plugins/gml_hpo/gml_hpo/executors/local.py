@@ -64,6 +64,7 @@ class LocalExecutor(Executor):
     def __init__(self, options=None, **kwargs):
         super().__init__(options, **kwargs)
         self._procs: dict[str, subprocess.Popen] = {}
+        self._unreaped: dict[str, subprocess.Popen] = {}
         self._cancelled: set[str] = set()
 
     def submit(self, launch: TrialLaunch) -> str:
@@ -76,7 +77,7 @@ class LocalExecutor(Executor):
             env={**os.environ, **launch.env},
         )
         handle = f"local:{proc.pid}:{_proc_start(proc.pid) or ''}:{launch.trial_dir}"
-        self._procs[handle] = proc
+        self._procs[handle] = self._unreaped[handle] = proc
         return handle
 
     def _alive(self, handle: str) -> bool:
@@ -138,7 +139,9 @@ class LocalExecutor(Executor):
     def wait(self, timeout: float) -> None:
         """Sleep until ``timeout`` or until a trial process started here ends (pidfds where
         the OS has them, else 10 ms polling)."""
-        live = [p for p in self._procs.values() if p.returncode is None]
+        # reap what ended (a zombie's pidfd stays readable: it would wake us at once, forever)
+        self._unreaped = {h: p for h, p in self._unreaped.items() if p.poll() is None}
+        live = list(self._unreaped.values())
         if not live:
             time.sleep(timeout)
             return
