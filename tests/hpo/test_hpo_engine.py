@@ -142,11 +142,13 @@ def test_trial_environment_and_working_directory(kit):
 
 
 def test_generate_log_false_keeps_only_report_lines(kit):
-    data = cmd_task(kit, "nolog", ["echo noise; " + report_cmd([0.3])], generate_log=False)
+    data = cmd_task(kit, "nolog", ["echo noise; " + report_cmd([0.3]), report_cmd([0.4], exit_code=5)],
+                    generate_log=False)
     kit.run(data)
-    trial = kit.trials("nolog")["t0001"]
+    trial, failed = kit.trials("nolog").values()
     assert trial.reward == 0.3
     assert "noise" not in trial.log_path.read_text()
+    assert failed.exit_code == 5 and failed.last_metrics == {"acc": 0.4}
 
 
 def test_store_export_rows_are_json_serialisable(kit):

@@ -83,24 +83,34 @@ def parse_record(text: str) -> dict[str, Any] | None:
 
 
 class LineTail:
-    """Reads complete new lines of a growing file from a byte offset (crash-safe resume)."""
+    """Reads complete new lines of a growing file from a byte offset (crash-safe resume).
+
+    The file stays open between reads (one ``read`` per poll); ``close`` releases it.
+    """
 
     def __init__(self, path: Path, offset: int = 0):
         self.path = path
         self.offset = offset
+        self._fh = None
 
     def read_lines(self) -> list[str]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return []
+        if self._fh is None:
+            try:
+                self._fh = open(self.path, "rb")
+            except FileNotFoundError:
+                return []
+        self._fh.seek(self.offset)
+        data = self._fh.read()
         end = data.rfind(b"\n")
         if end < 0:
             return []
         self.offset += end + 1
         return data[: end + 1].decode("utf-8", "replace").splitlines()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
 
 class MetricsReader:
@@ -111,6 +121,10 @@ class MetricsReader:
         self.metrics = LineTail(trial_dir / METRICS_FILE, metrics_offset)
         self.log = LineTail(log_path, log_offset)
         self.last_step = last_step
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.log.close()
 
     @property
     def offsets(self) -> tuple[int, int]:

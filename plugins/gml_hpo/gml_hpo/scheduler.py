@@ -328,9 +328,11 @@ class Scheduler:
         """Hand PENDING trials to the executor (``submit_many``: one array job where supported)."""
         launches = []
         for rec in records:
-            rec.trial_dir.mkdir(parents=True, exist_ok=True)
-            for name in ("metrics.jsonl", "exit_code"):
-                (rec.trial_dir / name).unlink(missing_ok=True)
+            try:
+                rec.trial_dir.mkdir(parents=True)
+            except FileExistsError:  # a re-run, or a resubmission after a crash: start clean
+                for name in ("metrics.jsonl", "exit_code"):
+                    (rec.trial_dir / name).unlink(missing_ok=True)
             launches.append(self._launch(rec))
         try:
             handles = self.executor.submit_many(launches)
@@ -421,6 +423,7 @@ class Scheduler:
         self.store.update_trial(rec.trial_id, state=state, exit_code=code, reward=reward, reason=reason,
                                 finished_at=now, event=("finished", f"{state.value} reward={reward}"))
         del self.running[rec.trial_id]
+        rt.reader.close()
         self.searcher.observe(rec.params, reward)
         if self.assessor is not None:
             self.assessor.trial_end(rec.trial_id, list(rt.history), state == TrialState.SUCCEEDED)

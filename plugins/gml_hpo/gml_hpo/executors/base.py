@@ -178,7 +178,9 @@ def render_trial_script(launch: TrialLaunch) -> str:
         run = f"( . {cmd} ) > {log} 2>&1 < /dev/null &"
     else:
         prefix = shlex.quote("^" + STDOUT_PREFIX)
-        run = f"( . {cmd} ) > >(grep --line-buffered -a {prefix} > {log}) 2>&1 < /dev/null &"
+        # the outer subshell ends after grep has written everything, with the command's status
+        run = (f"( ( . {cmd} ) 2>&1 < /dev/null | grep --line-buffered -a {prefix} > {log}; "
+               f"exit \"${{PIPESTATUS[0]}}\" ) &")
     return f"""#!/usr/bin/env bash
 # gml-hpo trial wrapper for {launch.trial_id}: runs command.sh, then writes the exit_code sentinel
 {exports}
@@ -195,14 +197,17 @@ exit "$rc"
 
 
 def write_trial_script(launch: TrialLaunch) -> Path:
-    """Write ``command.sh`` and ``trial.sh`` into the trial directory; return trial.sh."""
-    launch.trial_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``command.sh`` and ``trial.sh`` (mode 755) into the trial directory; return trial.sh.
+
+    The scheduler records a trial as started only after this and the submission, so a
+    crash in between leaves a PENDING trial whose scripts are simply written again.
+    """
+    if not launch.trial_dir.is_dir():
+        launch.trial_dir.mkdir(parents=True, exist_ok=True)
     for name, text in ((COMMAND_FILE, launch.command + "\n"), (SCRIPT_FILE, render_trial_script(launch))):
-        path = launch.trial_dir / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)
+        fd = os.open(launch.trial_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
     return launch.script_path
 
 

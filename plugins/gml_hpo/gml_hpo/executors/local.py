@@ -69,8 +69,9 @@ class LocalExecutor(Executor):
 
     def submit(self, launch: TrialLaunch) -> str:
         script = write_trial_script(launch)
-        for stale in ("exit_code", PID_FILE):
-            (launch.trial_dir / stale).unlink(missing_ok=True)
+        if launch.trial_dir.joinpath(PID_FILE).exists():  # an earlier attempt ran here
+            for stale in ("exit_code", PID_FILE):
+                (launch.trial_dir / stale).unlink(missing_ok=True)
         proc = subprocess.Popen(
             ["bash", str(script)], cwd=str(launch.trial_dir), **_OWN_GROUP,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
