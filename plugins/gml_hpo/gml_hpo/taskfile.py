@@ -167,33 +167,14 @@ def read_task_file(path: str | Path) -> dict[str, Any]:
 
 
 # -- validation --------------------------------------------------------------------------
-def _config_errors(exc: BaseException, out: list[ConfigError]) -> None:
-    if isinstance(exc, ConfigError):
-        out.append(exc)
-    for sub in getattr(exc, "exceptions", ()) or ():
-        _config_errors(sub, out)
-    if exc.__cause__ is not None:
-        _config_errors(exc.__cause__, out)
-
-
 def _structure(data: Any, cls: type, path: str, problems: list[tuple[str, str]]) -> Any:
-    """Strict structuring; cross-field ``ConfigError``s raised by ``__attrs_post_init__``
-    keep their own key paths."""
-    from gml_core.config.converter import collect_problems, converter
+    """Strict structuring (gml-core's converter); problems are collected, not raised."""
+    from gml_core.config import structure
 
     try:
-        return converter.structure(data, cls)
-    except Exception as exc:
-        inner: list[ConfigError] = []
-        _config_errors(exc, inner)
-        found: list[tuple[str, str]] = [p for e in inner for p in e.problems]
-        if not found:
-            collect_problems(exc, path, found)
-        for key, msg in found:
-            lit = re.match(r"^(.*) not in literal typing\.Literal\[(.*)\]$", msg)
-            if lit:
-                msg = f"{lit.group(1)!r} is not accepted; accepted: {lit.group(2)}"
-            problems.append((key, msg))
+        return structure(data, cls, path=path)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
         return None
 
 
