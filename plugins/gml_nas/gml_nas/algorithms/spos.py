@@ -7,7 +7,6 @@ accuracy after BatchNorm re-calibration.
 
 from __future__ import annotations
 
-from typing import Any
 
 import attrs
 import torch

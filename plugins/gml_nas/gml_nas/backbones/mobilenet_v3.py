@@ -27,7 +27,7 @@ from torch import nn
 
 from ..ops.blocks import (ACTIVATIONS, ConvBNActSlice, Residual, SESlice, drop_path, make_divisible)
 from ..space import SearchSpace
-from .base import Problems, SearchableBackbone, largest, odd_int, positive_int, positive_number, possible
+from .base import Problems, SearchableBackbone, largest, odd_int, positive_int, positive_number
 
 KEYS = ("MB_stage_blocks", "MB_kernel_size", "MB_expand_ratio", "MB_out_channels")
 #: MobileNetV3-Large's six inverted-residual stages (16, 24, 40, 80, 112, 160 channels)
