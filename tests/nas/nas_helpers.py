@@ -91,3 +91,13 @@ def has_slice_ops(module: nn.Module) -> bool:
 
     kinds = (slice_ops.Conv2dSlice, slice_ops.LinearSlice, slice_ops.BatchNorm2dSlice, slice_ops.ResizeSlice)
     return any(isinstance(m, kinds) for m in module.modules())
+
+
+def make_algorithm(cls, config_cls, **algo):
+    """A one-shot NAS algorithm over ``classifier_spec()`` (digits-like 1x12x12 data, 10 classes)."""
+    from gml_core.algorithms import BuildContext, DataInfo
+    from gml_core.config import structure
+
+    table = {"type": cls.__name__, "model": classifier_spec(), "mutator": {"type": "StatelessMutator", "seed": 3},
+             **algo}
+    return cls(structure(table, config_cls, "algorithm"), BuildContext(DataInfo(10, 1, (12, 12))))

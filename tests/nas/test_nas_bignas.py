@@ -7,19 +7,12 @@ import torch
 import torch.nn.functional as F
 from mmengine.optim import OptimWrapper
 from nas_helpers import batches, classifier_spec
+from nas_helpers import make_algorithm as make
 
-from gml_core.algorithms import BuildContext, DataInfo
 from gml_core.config import structure
 from gml_core.errors import ConfigError
 from gml_nas.algorithms.bignas import BigNAS, BigNASConfig, sandwich_size
 from gml_nas.algorithms.spos import SPOS, SPOSConfig
-
-
-def make(cls, config_cls, **algo):
-    table = {"type": cls.__name__, "model": classifier_spec(), "mutator": {"type": "StatelessMutator", "seed": 3},
-             **algo}
-    config = structure(table, config_cls, "algorithm")
-    return cls(config, BuildContext(DataInfo(10, 1, (12, 12))))
 
 
 class CountingWrapper(OptimWrapper):

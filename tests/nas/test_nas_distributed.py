@@ -13,8 +13,8 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     import torch.distributed as dist
     from mmengine.optim import OptimWrapper
     from nas_helpers import batches
-    from test_nas_bignas import make
-
+    from nas_helpers import make_algorithm as make
+    
     from gml_core.training.dist import GmlDataParallel, sync_gradients
     from gml_nas.algorithms.bignas import BigNAS, BigNASConfig
 

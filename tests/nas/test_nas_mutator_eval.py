@@ -3,7 +3,7 @@
 import pytest
 import torch
 from nas_helpers import batches, build_model, classifier_spec
-from test_nas_bignas import make
+from nas_helpers import make_algorithm as make
 
 from gml_core.errors import ConfigError
 from gml_core.resources import count_flops, count_params
