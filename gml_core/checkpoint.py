@@ -7,9 +7,7 @@ globals loads only with ``trust=True`` (``--trust-checkpoint``), with a warning.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -17,37 +15,13 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from .atomic import atomic_write, atomic_write_text  # noqa: F401 (re-exported)
 from .errors import GmlUserError
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write text atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def load_file(path: str | Path, trust: bool = False, map_location: str = "cpu") -> Any:
@@ -92,9 +66,16 @@ def load_weights(module: nn.Module, path: str | Path, trust: bool = False, prefi
     if prefix:
         picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         state = picked or state
-    elif state and all(k.startswith("model.") for k in state):
-        state = {k[len("model."):]: v for k, v in state.items()}
-    result = module.load_state_dict(state, strict=False)
+    elif any(k.startswith("model.") for k in state) and not set(module.state_dict()) & set(state):
+        # an algorithm's checkpoint: the trained model sits under "model." beside other parts
+        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shapes differ
+        sizes = [line.strip() for line in str(exc).splitlines() if "size mismatch" in line]
+        raise GmlUserError(f"checkpoint {path} does not fit the model: "
+                           f"{sizes[0] if sizes else str(exc).splitlines()[0]}"
+                           f"{f' (and {len(sizes) - 1} more)' if len(sizes) > 1 else ''}") from None
     missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
     if strict and (missing or unexpected):
         raise GmlUserError(

@@ -124,7 +124,8 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
         randomness=dict(seed=rt.seed, deterministic=rt.deterministic),
         visualizer=_visualizer(config, work_dir),
         resume=rt.resume,
-        cfg=dict(gml=config_to_dict(config), work_dir=str(work_dir),
+        # one pre-serialised string: mmengine re-formats the whole cfg with yapf at every checkpoint
+        cfg=dict(gml_config=json.dumps(config_to_dict(config)), work_dir=str(work_dir),
                  **({"model_wrapper_cfg": dict(type="GmlDataParallel")} if distributed else {})),
         experiment_name=f"{work_dir.name}",
     )

@@ -138,3 +138,17 @@ def test_load_from_and_tensorboard_backend(gml, tmp_path):
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "load_from" in ok.stdout + ok.stderr and "0 missing, 0 unexpected" in ok.stdout + ok.stderr
     assert list((tmp_path / "wd2").glob("*/vis_data/events.out.tfevents.*"))
+
+
+def test_load_weights_picks_the_model_part_and_reports_shape_mismatch(tmp_path):
+    from gml_core.models.small_cnn import SmallCNN
+
+    model = SmallCNN(width=4)
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    state["connector.weight"] = torch.ones(3)  # other parts of an algorithm's checkpoint
+    torch.save({"state_dict": state}, tmp_path / "algo.pth")
+    fresh = SmallCNN(width=4)
+    load_weights(fresh, tmp_path / "algo.pth")
+    assert torch.equal(fresh.head.fc.weight, model.head.fc.weight)
+    with pytest.raises(GmlUserError, match=r"does not fit the model: size mismatch for .*"):
+        load_weights(SmallCNN(width=8), tmp_path / "algo.pth")

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-PY = sys.executable
-BIN = Path(sys.executable).parent
+from hpo_helpers import BIN, PY  # noqa: F401
 
 
 class TaskKit:
@@ -51,16 +50,3 @@ def kit(tmp_path, monkeypatch) -> TaskKit:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GML_HPO_WORK_DIR", raising=False)
     return TaskKit(tmp_path)
-
-
-def report_cmd(values: list[float], sleep: float = 0.0, attr: str = "acc", exit_code: int | None = 0) -> str:
-    """A shell trial printing one report line per value (optionally sleeping between them);
-    used as a Categorical value of a ``{cmd}`` template, so braces need no escaping."""
-    parts = []
-    for i, v in enumerate(values, start=1):
-        parts.append(f"echo 'GML_HPO_REPORT {{\"step\": {i}, \"{attr}\": {v}}}'")
-        if sleep:
-            parts.append(f"sleep {sleep}")
-    if exit_code is not None:
-        parts.append(f"exit {exit_code}")
-    return "; ".join(parts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import PY, report_cmd
+from hpo_helpers import PY, report_cmd
 
 from gml_hpo.records import TrialState
 

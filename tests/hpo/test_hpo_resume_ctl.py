@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from conftest import BIN, report_cmd
+from hpo_helpers import BIN, report_cmd
 
 from gml_hpo.records import TrialState
 

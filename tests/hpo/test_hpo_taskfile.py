@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import BIN
+from hpo_helpers import BIN
 
 from gml_core.errors import ConfigError
 from gml_hpo.taskfile import load_task, parse_duration

@@ -131,18 +131,3 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, indent=2, default=str)
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write a text file atomically (temp file in the same folder, then rename)."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -55,19 +55,9 @@ def torchscript_bytes(scripted: torch.jit.ScriptModule, meta: Mapping[str, Any] 
 
 def save_bytes(data: bytes, path: Path) -> Path:
     """Atomic write of raw bytes."""
-    import os
-    import tempfile
+    from gml_core.atomic import atomic_write_bytes
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)
 
 
 def save_int8_state(model: nn.Module, path: Path, float_model_spec: Mapping[str, Any],

@@ -156,7 +156,7 @@ def export_cmd(task: str, work_dir: str | None, fmt: str, output: str | None) ->
     finally:
         store.close()
     if output:
-        from ..tasks import atomic_write_text
+        from gml_core.atomic import atomic_write_text
 
         atomic_write_text(Path(output), text)
         click.echo(f"wrote {output}")

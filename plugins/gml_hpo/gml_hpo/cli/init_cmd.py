@@ -164,7 +164,7 @@ def init_command(output: str, name, template, args, searcher, reward_attribute, 
     import yaml
 
     from ..taskfile import _yaml_loader, load_task
-    from ..tasks import atomic_write_text
+    from gml_core.atomic import atomic_write_text
 
     try:
         load_task(yaml.load(text, Loader=_yaml_loader()), source_name=str(path))  # noqa: S506
