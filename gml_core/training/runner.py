@@ -61,6 +61,15 @@ def _visualizer(config: RunConfig, work_dir: Path) -> dict[str, Any]:
     return dict(type="Visualizer", vis_backends=backends, name=f"gml-{os.getpid()}-{id(config)}")
 
 
+def _runner_cfg(config: RunConfig, work_dir: Path) -> dict[str, Any]:
+    """The cfg mmengine records (checkpoint meta, MLflow params): the small tables as data, the
+    algorithm table as one JSON string, since mmengine re-formats the whole cfg with yapf at
+    every checkpoint and a large algorithm table made that cost seconds per save."""
+    plain = config_to_dict(config)
+    algorithm = json.dumps(plain.pop("algorithm"), default=repr)
+    return dict(gml={**plain, "algorithm": algorithm}, work_dir=str(work_dir))
+
+
 def _loader(dataset: Any, batch_size: int, shuffle: bool, workers: int) -> dict[str, Any]:
     return dict(dataset=dataset, batch_size=batch_size, num_workers=workers, persistent_workers=False,
                 sampler=dict(type="DefaultSampler", shuffle=shuffle), collate_fn=dict(type="default_collate"))
@@ -124,8 +133,7 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
         randomness=dict(seed=rt.seed, deterministic=rt.deterministic),
         visualizer=_visualizer(config, work_dir),
         resume=rt.resume,
-        # one pre-serialised string: mmengine re-formats the whole cfg with yapf at every checkpoint
-        cfg=dict(gml_config=json.dumps(config_to_dict(config)), work_dir=str(work_dir),
+        cfg=dict(_runner_cfg(config, work_dir),
                  **({"model_wrapper_cfg": dict(type="GmlDataParallel")} if distributed else {})),
         experiment_name=f"{work_dir.name}",
     )

@@ -157,8 +157,8 @@ def test_missing_teacher_checkpoint_is_an_error_and_empty_is_a_warning(tmp_path)
 def test_checkpoint_of_another_architecture_is_a_clear_error(tmp_path):
     ckpt = tmp_path / "t.pth"
     save_teacher(ckpt, width=16)
-    with pytest.raises(GmlUserError, match=r"teacher\[0\]\.ckpt_path: checkpoint .* does not fit the teacher "
-                                           r"model .*size mismatch for backbone.conv1.weight"):
+    with pytest.raises(GmlUserError, match=r"teacher\[0\]\.ckpt_path: checkpoint .* does not fit the model: "
+                                           r"size mismatch for backbone.conv1.weight.*set .*model to the architecture"):
         build(table(str(ckpt), [LOGITS], teacher_width=8))
 
 

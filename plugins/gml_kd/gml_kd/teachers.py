@@ -51,12 +51,8 @@ def build_teacher(config: TeacherConfig, index: int, context: Any,
     model = context.build_model(config.model, f"{key}.model")
     try:
         load_weights(model, ckpt, context.trust_checkpoint, prefix="model.")
-    except GmlUserError as exc:
-        raise GmlUserError(f"{key}.ckpt_path: {exc}") from None
-    except RuntimeError as exc:  # tensor size mismatches from load_state_dict
-        lines = [ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln]
-        raise GmlUserError(f"{key}.ckpt_path: checkpoint {ckpt} does not fit the teacher model "
-                           f"({config.model.type}): {lines[0] if lines else str(exc).splitlines()[0]}"
-                           f"{f' (and {len(lines) - 1} more)' if len(lines) > 1 else ''}; "
-                           f"set {key}.model to the architecture the checkpoint was trained with") from None
+    except GmlUserError as exc:  # missing file, unsafe pickle, keys or tensor shapes that do not fit
+        hint = (f"; set {key}.model to the architecture the checkpoint was trained with"
+                if "does not fit" in str(exc) else "")
+        raise GmlUserError(f"{key}.ckpt_path: {exc}{hint}") from None
     return freeze(model)
