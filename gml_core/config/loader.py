@@ -106,6 +106,9 @@ def structure_algorithm(table: Any, source: str | None = None) -> AlgorithmConfi
     if not isinstance(algo_type, str):
         raise ConfigError([("algorithm.type", f"expected an algorithm name, got {algo_type!r}")], source)
     reg = get_host().registry("algorithm")
+    if algo_type.startswith("gml.") and algo_type[4:] in reg:  # the original system's spelling
+        table = {**table, "type": algo_type[4:]}
+        algo_type = algo_type[4:]
     if algo_type not in reg:
         raise ConfigError([("algorithm.type", reg.unknown_message(algo_type))], source)
     cls = reg.get(algo_type)

@@ -14,13 +14,25 @@ from .converter import component_field
 from .spec import ComponentSpec
 
 
+def at_least(minimum: int):
+    """attrs validator reporting ``key: must be >= N, got V`` at the field's own key path."""
+
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        if value < minimum:
+            from ..errors import ConfigError
+
+            raise ConfigError([(attribute.name, f"must be >= {minimum}, got {value}")])
+
+    return check
+
+
 @attrs.frozen(kw_only=True)
 class TrainConfig:
     """Optimisation settings (``[train]``)."""
 
-    epochs: int = 5
-    batch_size: int = 64
-    val_batch_size: int = 256
+    epochs: int = attrs.field(default=5, validator=at_least(1))
+    batch_size: int = attrs.field(default=64, validator=at_least(1))
+    val_batch_size: int = attrs.field(default=256, validator=at_least(1))
     optimizer: Literal["SGD", "AdamW", "Adam"] = "SGD"
     lr: float = 0.05
     momentum: float = 0.9

@@ -169,3 +169,9 @@ def test_config_show_keeps_the_algorithm_class_fields(tmp_path, monkeypatch):
     text = BASE.replace('type = "Supervised"', 'type = "HelloMixup"\nalpha = 0.3')
     shown = config_to_dict(load_config(cfg(tmp_path, text)))
     assert shown["algorithm"]["alpha"] == 0.3 and shown["algorithm"]["loss"] == {"type": "HelloFocalLoss"}
+
+
+def test_gml_scoped_algorithm_type_and_positive_epochs(tmp_path):
+    assert load_config(cfg(tmp_path, BASE.replace('"Supervised"', '"gml.Supervised"'))).algorithm.type == "Supervised"
+    found, _ = problems(tmp_path, BASE.replace("epochs = 2", "epochs = 0"))
+    assert found["train.epochs"] == "must be >= 1, got 0"
