@@ -22,10 +22,10 @@ import torch
 import torchvision
 
 from gml_core.resources import count_flops, count_params
+from gml_prune.export import prune_model
 from gml_prune.flops import FlopsModel
 from gml_prune.graph import analyze
 from gml_prune.importance import channel_scores, search_uniform, top_masks
-from gml_prune.export import prune_model
 from gml_prune.report import measure_latency
 
 

@@ -132,7 +132,7 @@ def main() -> None:
     meta = {"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "runs": args.runs,
             "rounds": args.rounds, "cpu": platform.processor() or platform.machine(),
             "load_average": os.getloadavg(), "seconds": round(time.time() - start, 1)}
-    print(f"| model | variant | latency (ms) | speed-up vs best fp32 | TorchScript size | state dict size |")
+    print("| model | variant | latency (ms) | speed-up vs best fp32 | TorchScript size | state dict size |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['variant']} | {r['ms']:.3f} | {r['speedup_vs_best_fp32']:.2f}x | "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO, Callable
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:

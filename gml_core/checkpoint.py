@@ -59,10 +59,15 @@ def extract_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_weights(module: nn.Module, path: str | Path, trust: bool = False, prefix: str = "",
-                 strict: bool = True) -> None:
-    """Load weights into ``module``; ``prefix`` selects a sub-tree (e.g. ``"model."``)."""
-    state = extract_state_dict(load_file(path, trust))
+def load_weights(module: nn.Module, checkpoint: Any, trust: bool = False, prefix: str = "",
+                 strict: bool = True, source: str | Path | None = None) -> None:
+    """Load weights into ``module`` from a checkpoint path or an already loaded checkpoint;
+    ``prefix`` selects a sub-tree (e.g. ``"model."``). ``source`` names the file in errors."""
+    if isinstance(checkpoint, (str, Path)):
+        source = source or checkpoint
+        checkpoint = load_file(checkpoint, trust)
+    path = source or "checkpoint"
+    state = extract_state_dict(checkpoint)
     if prefix:
         picked = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         state = picked or state

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-_UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+UNITS = {"": 1.0, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -48,10 +48,10 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
 def format_count(value: float, unit: str = "auto", precision: int = 3) -> str:
     """``format_count(1.5e6, "M") == "1.500M"``; ``unit="auto"`` picks K/M/G."""
     if unit == "auto":
-        unit = next((u for u in ("T", "G", "M", "K") if abs(value) >= _UNITS[u]), "")
-    if unit not in _UNITS:
-        raise ValueError(f"unknown unit '{unit}'; accepted: {', '.join(k for k in _UNITS if k)}")
-    return f"{value / _UNITS[unit]:.{precision}f}{unit}"
+        unit = next((u for u in ("T", "G", "M", "K") if abs(value) >= UNITS[u]), "")
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit '{unit}'; accepted: {', '.join(k for k in UNITS if k)}")
+    return f"{value / UNITS[unit]:.{precision}f}{unit}"
 
 
 def parse_count(text: str | float | int) -> float:
@@ -60,6 +60,6 @@ def parse_count(text: str | float | int) -> float:
         return float(text)
     text = text.strip()
     unit = text[-1:].upper()
-    if unit in _UNITS and unit:
-        return float(text[:-1]) * _UNITS[unit]
+    if unit in UNITS and unit:
+        return float(text[:-1]) * UNITS[unit]
     return float(text)

@@ -9,7 +9,7 @@ forward/backward), and the lifecycle methods the training hook calls.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import torch
@@ -48,24 +48,23 @@ class BuildContext:
         """Build a model, filling ``num_classes``/``in_channels``; ``init_from`` loads a checkpoint.
 
         A checkpoint with a ``model_spec`` entry (an exported, e.g. pruned, model) is
-        rebuilt from that spec before its weights are loaded.
+        rebuilt from that spec before its weights are loaded. The file is read once.
         """
-        from ..checkpoint import load_file
+        model, _ = self.build_model_and_spec(spec, path)
+        return model
+
+    def build_model_and_spec(self, spec: ComponentSpec, path: str = "algorithm.model") -> tuple[nn.Module, ComponentSpec]:
+        """``build_model`` plus the explicit spec that rebuilds the same architecture."""
+        from ..checkpoint import load_file, load_weights
+        from ..components import explicit_model_spec
 
         init_from = spec.args.get("init_from", "")
-        spec = ComponentSpec(spec.type, {k: v for k, v in spec.args.items() if k != "init_from"})
+        checkpoint = load_file(init_from, self.trust_checkpoint) if init_from else None
+        explicit = explicit_model_spec(spec, self.data.num_classes, self.data.in_channels, checkpoint)
+        model = build("model", explicit, path)
         if init_from:
-            ckpt = load_file(init_from, self.trust_checkpoint)
-            if isinstance(ckpt, Mapping) and isinstance(ckpt.get("model_spec"), Mapping):
-                from ..config.converter import converter
-
-                spec = converter.structure(dict(ckpt["model_spec"]), ComponentSpec)
-        model = build("model", spec, path, num_classes=self.data.num_classes, in_channels=self.data.in_channels)
-        if init_from:
-            from ..checkpoint import load_weights
-
-            load_weights(model, init_from, self.trust_checkpoint)
-        return model
+            load_weights(model, checkpoint, source=init_from)
+        return model, explicit
 
     def build(self, kind: str, spec: ComponentSpec, path: str = "", **defaults: Any) -> Any:
         """Build any registered component."""
@@ -81,7 +80,9 @@ class GmlAlgorithm(BaseModel):
         super().__init__()
         self.config = config
         self.context = context
-        self.model = context.build_model(config.model)
+        #: the explicit spec that rebuilds ``self.model`` (``init_from`` resolved, injected args filled)
+        self.model_spec: ComponentSpec
+        self.model, self.model_spec = context.build_model_and_spec(config.model)
 
     # -- mmengine entry point ---------------------------------------------------------
     def forward(self, inputs: torch.Tensor, data_samples: Any = None, mode: str = "tensor") -> Any:

@@ -11,9 +11,8 @@ from typing import Any, Iterable
 import attrs
 
 from ..errors import ConfigError, GmlUserError, did_you_mean, one_of
-from .converter import join_path, structure
+from .converter import structure
 from .schema import AlgorithmConfig, RawRunConfig, RunConfig
-from .spec import ComponentSpec
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
 
@@ -147,45 +146,11 @@ def _try(fn, problems: list[tuple[str, str]]):
         return None
 
 
-def iter_component_fields(obj: Any, path: str = ""):
-    """Yield ``(kind, spec, key_path)`` for every ``component_field`` inside an attrs object."""
-    if attrs.has(type(obj)):
-        for field in attrs.fields(type(obj)):
-            value = getattr(obj, field.name)
-            sub = join_path(path, field.name)
-            kind = field.metadata.get("gml_kind")
-            if kind and isinstance(value, ComponentSpec):
-                yield kind, value, sub
-            else:
-                yield from iter_component_fields(value, sub)
-    elif isinstance(obj, (list, tuple)):
-        for i, value in enumerate(obj):
-            yield from iter_component_fields(value, join_path(path, i))
-    elif isinstance(obj, dict):
-        for key, value in obj.items():
-            yield from iter_component_fields(value, join_path(path, key))
-
-
-#: arguments the core fills in when building a component of this kind
-INJECTED = {"model": ("num_classes", "in_channels"), "dataset": ()}
-
-
 def check_components(config: Any) -> None:
     """Resolve every typed component reference and type-check its arguments, all at once."""
-    from ..components import check_args, resolve
+    from ..components import check_components as check
 
-    problems: list[tuple[str, str]] = []
-    for kind, spec, path in iter_component_fields(config):
-        try:
-            fn = resolve(kind, spec.type)
-        except GmlUserError as exc:
-            problems.append((join_path(path, "type"), str(exc)))
-            continue
-        args = {k: v for k, v in spec.args.items() if k != "init_from"} if kind == "model" else spec.args
-        _, found = check_args(fn, args, path, INJECTED.get(kind, ()))
-        problems.extend(found)
-    if problems:
-        raise ConfigError(problems, getattr(config, "source", None) or None)
+    check(config)
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

@@ -26,6 +26,14 @@ def at_least(minimum: int):
     return check
 
 
+def positive(_instance: Any, attribute: Any, value: Any) -> None:
+    """attrs validator: the number must be > 0 (reported at the field's key path)."""
+    if value is not None and value <= 0:
+        from ..errors import ConfigError
+
+        raise ConfigError([(attribute.name, f"must be > 0, got {value}")])
+
+
 @attrs.frozen(kw_only=True)
 class TrainConfig:
     """Optimisation settings (``[train]``)."""

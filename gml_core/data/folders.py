@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..errors import GmlUserError
 from . import DataBundle, DataInfo
@@ -19,7 +20,7 @@ def _transform(size: int, mean, std, train: bool):
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
-def _read_cifar_batch(path: Path) -> tuple["np.ndarray", list[int]]:
+def _read_cifar_batch(path: Path) -> tuple[Any, list[int]]:
     import pickle
 
     import numpy as np

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
 from hpo_helpers import BIN, PY  # noqa: F401
 
 

@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from hpo_helpers import BIN
 
 from gml_core.errors import ConfigError

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from slurm_fakes import FakeRunner, completed, from_recording, recorded
 
 from gml_core.config import structure
 from gml_core.errors import ConfigError
@@ -20,8 +21,6 @@ from gml_hpo.executors.slurm import (
     resolve_status,
 )
 from gml_hpo.executors.slurm_cli import SlurmCLI, SlurmJob, jobs_from_scontrol
-
-from slurm_fakes import FakeRunner, completed, from_recording, recorded
 
 
 def launch(tmp_path: Path, trial_id: str = "0001", command: str = "echo hi", **kw) -> TrialLaunch:
@@ -251,8 +250,8 @@ def test_reattach_and_recover(tmp_path):
             return completed(argv, 0, f"88|RUNNING|None|gml-digits_lr-0002|{tmp_path / '0002'}\n"
                                       f"87|CANCELLED|None|gml-digits_lr-0002|/elsewhere\n")
         ids = argv[argv.index("-j") + 1].split(",")
-        return completed(argv, 0, "".join(l + "\n" for l in mixed["stdout"].splitlines()
-                                          if l.split("|")[0].split("_")[0] in ids))
+        return completed(argv, 0, "".join(line + "\n" for line in mixed["stdout"].splitlines()
+                                          if line.split("|")[0].split("_")[0] in ids))
 
     runner = FakeRunner(squeue=squeue, scontrol=lambda a: from_recording(a, "scontrol_invalid"))
     ex = executor(tmp_path, runner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from slurm_fakes import FakeRunner, completed, from_recording, recorded
 
 from gml_hpo.executors.slurm_cli import (
     SlurmCLI,
@@ -17,8 +18,6 @@ from gml_hpo.executors.slurm_cli import (
     parse_scontrol_records,
     parse_squeue,
 )
-
-from slurm_fakes import FakeRunner, completed, from_recording, recorded
 
 
 def one_job(name: str):

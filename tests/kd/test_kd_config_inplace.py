@@ -163,10 +163,11 @@ def test_pretrained_student_init(tmp_path):
 
 
 def test_distiller_api_for_other_algorithms(tmp_path):
+    from kd_helpers import DATA
+
     from gml_core.algorithms import BuildContext
     from gml_core.config.schema import TrainConfig
     from gml_kd.api import build_distiller, distill_forward
-    from kd_helpers import DATA
 
     ckpt = tmp_path / "t.pth"
     save_teacher(ckpt)

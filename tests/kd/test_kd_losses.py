@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from gml_kd.config import MealConfig
 from gml_kd.losses import ABLoss, ATLoss, DistillKLDivLoss, FTLoss, MSELoss, SoftTargetCrossEntropy
 from gml_kd.meal import MealLoss
-from gml_kd.config import MealConfig
 
 
 def test_kd_two_class_by_hand_with_tau_squared():

@@ -96,6 +96,7 @@ def test_exported_config_runs_mmpretrains_test_loop(host, tmp_path):
 
 def test_nas_subnet_loads_into_mmpretrain(host, tmp_path):
     pytest.importorskip("gml_nas")
+    from mmp_helpers import REPO
     from mmpretrain.apis import get_model
 
     from gml_core.algorithms.base import BuildContext
@@ -103,7 +104,6 @@ def test_nas_subnet_loads_into_mmpretrain(host, tmp_path):
     from gml_core.config.loader import load_config
     from gml_mmpretrain.export import export_for_mmpretrain
     from gml_nas.export import export_subnet
-    from mmp_helpers import REPO
 
     config = REPO / "configs" / "nas" / "bignas_digits.toml"
     cfg = load_config(config)

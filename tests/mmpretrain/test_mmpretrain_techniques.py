@@ -66,9 +66,9 @@ def test_kd_step(host, cifar_root, tmp_path):
 
 def test_dmcp_step_and_pruned_model_in_mmpretrain(host, cifar_root, tmp_path):
     pytest.importorskip("gml_prune")
-    from gml_prune.export import base_spec, model_spec, prefix_keep, save_pruned
-
+    from gml_core.api import explicit_model_spec
     from gml_mmpretrain.export import export_for_mmpretrain
+    from gml_prune.export import model_spec, prefix_keep, save_pruned
 
     overrides = [*tiny_overrides(cifar_root), 'algorithm.model.init_from=""', "algorithm.arch_start_training=0"]
     config = CONFIGS / "dmcp_resnet18_cifar10.toml"
@@ -81,7 +81,7 @@ def test_dmcp_step_and_pruned_model_in_mmpretrain(host, cifar_root, tmp_path):
     counts = algo.mutator.expected_sample()
     small = algo.export_pruned(prefix_keep(counts)).eval()
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in algo.plain_model().parameters())
-    spec = model_spec(base_spec(cfg.algorithm.model, 10, 3), algo.graph, counts)
+    spec = model_spec(explicit_model_spec(cfg.algorithm.model, 10, 3).to_dict(), algo.graph, counts)
     pruned = save_pruned(tmp_path / "pruned.pth", small, spec)
     result = export_for_mmpretrain(pruned, tmp_path / "mm", config, overrides)
     assert result.model_type == "GmlClassifier" and result.max_abs_diff <= 1e-4

@@ -43,7 +43,7 @@ def build_model(spec: dict):
     from gml_core.components import build
     from gml_core.config.spec import ComponentSpec
 
-    return build("model", ComponentSpec(spec["type"], {k: v for k, v in spec.items() if k != "type"}), "model")
+    return build("model", ComponentSpec(spec["type"], {k: v for k, v in spec.items() if k != "type"}), "")
 
 
 def round8(v: float) -> int:

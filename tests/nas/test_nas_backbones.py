@@ -2,8 +2,7 @@
 
 import pytest
 import torch
-from nas_helpers import (build_model, cat, classifier_spec, conv_params, has_slice_ops, mbv3_backbone,
-                         mbv3_params)
+from nas_helpers import build_model, cat, classifier_spec, conv_params, has_slice_ops, mbv3_backbone, mbv3_params
 
 from gml_core.errors import ConfigError
 from gml_nas.classifier import ImageClassifierSearch

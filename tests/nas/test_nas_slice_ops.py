@@ -14,7 +14,7 @@ def ref_conv(weight, bias, in_active, out_active, k, groups_max, groups_active, 
     """Reference weights picked element by element: per group, first outputs / inputs, centre k x k."""
     kmax = weight.shape[-1]
     s = (kmax - k) // 2
-    out_pg_max, in_pg_max = out_max // groups_max, in_max // groups_max
+    out_pg_max = out_max // groups_max
     if groups_active == in_active and groups_max == in_max:  # depthwise
         rows = list(range(out_active))
         w = torch.stack([weight[r, :, s:s + k, s:s + k] for r in rows])

@@ -6,10 +6,11 @@ import torchvision
 from prune_helpers import ConcatNet, randomize_bn
 
 from gml_core.algorithms import BuildContext, DataInfo
+from gml_core.api import explicit_model_spec
 from gml_core.config.spec import ComponentSpec
 from gml_core.models.small_cnn import SmallCNN
 from gml_core.resources import count_flops, count_params
-from gml_prune.export import base_spec, model_spec, prefix_keep, prune_model, save_pruned, save_torchscript
+from gml_prune.export import model_spec, prefix_keep, prune_model, save_pruned, save_torchscript
 from gml_prune.flops import FlopsModel
 from gml_prune.graph import analyze
 from gml_prune.masking import ChannelMasker
@@ -68,7 +69,7 @@ def test_checkpoint_rebuilds_through_init_from(tmp_path):
     graph = analyze(model, (1, 1, 8, 8))
     counts = {g.index: g.size // 2 for g in graph.prunable}
     small = prune_model(model, graph, prefix_keep(counts)).eval()
-    spec = model_spec(base_spec(ComponentSpec("gml.SmallCNN", {"width": 8, "init_from": "x.pth"}), 10, 1),
+    spec = model_spec(explicit_model_spec(ComponentSpec("gml.SmallCNN", {"width": 8, "init_from": "x.pth"}), 10, 1).to_dict(),
                       graph, counts)
     assert spec["base"] == {"type": "gml.SmallCNN", "width": 8, "num_classes": 10, "in_channels": 1}
     path = save_pruned(tmp_path / "pruned.pth", small, spec)

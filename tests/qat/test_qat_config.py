@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from qat_helpers import REPO, run_gml
 
 from gml_core.config.loader import load_config
 from gml_core.errors import ConfigError
-from qat_helpers import REPO, run_gml
 
 CONFIGS = REPO / "configs" / "qat"
 

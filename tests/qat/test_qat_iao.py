@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from qat_helpers import REPO, accuracy
 
 from gml_core.config.loader import load_config
 from gml_core.training.runner import build_runner
-from qat_helpers import REPO, accuracy
 
 #: the int8 model must stay this close to the fp32 model it was fine-tuned from (top-1 points, digits val)
 INT8_MARGIN = 2.0

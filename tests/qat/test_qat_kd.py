@@ -28,9 +28,10 @@ def test_qat_with_a_float_teacher(tmp_path, fp32_checkpoint):
     pytest.importorskip("gml_kd", reason="optional dependency gml-kd (pip install gml-qat[kd])")
     import json
 
+    from qat_helpers import REPO
+
     from gml_core.config.loader import load_config
     from gml_core.training.runner import build_runner
-    from qat_helpers import REPO
 
     overrides = [f'algorithm.model.init_from="{fp32_checkpoint}"', "algorithm.model.width=16",
                  f'algorithm.distiller.distill_cfg.teacher[0].ckpt_path="{fp32_checkpoint}"', "train.epochs=1",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from qat_helpers import FUSE_SMALLCNN
 from torch import nn
 
 from gml_core.errors import ConfigError, GmlUserError
 from gml_core.models.small_cnn import SmallCNN
 from gml_qat.quantizers.eager import DeQuantOut, QuantIn, TorchDefaultQuantizer
 from gml_qat.quantizers.fx import FxQuantizer
-from qat_helpers import FUSE_SMALLCNN
 
 X = (torch.randn(2, 1, 16, 16),)
 

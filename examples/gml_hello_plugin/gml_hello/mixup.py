@@ -3,9 +3,7 @@
 import attrs
 import torch
 
-from gml_core.algorithms import GmlAlgorithm
-from gml_core.config import ComponentSpec, component_field
-from gml_core.config.schema import AlgorithmConfig
+from gml_core.api import AlgorithmConfig, ComponentSpec, GmlAlgorithm, component_field
 
 
 @attrs.frozen(kw_only=True)

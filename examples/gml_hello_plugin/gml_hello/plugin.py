@@ -1,6 +1,6 @@
 """Hook implementations of gml-hello. Import-light: classes are registered by path."""
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 
 @hookimpl

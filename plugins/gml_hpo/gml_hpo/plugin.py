@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 from .reporting import ENV_TRIAL_DIR
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 from .executors.base import JobState, JobStatus, TrialLaunch, tail
 from .records import TaskInfo, TrialRecord, TrialState

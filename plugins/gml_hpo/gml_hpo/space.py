@@ -125,8 +125,7 @@ def _num(v: Any, integer: bool = False) -> bool:
 
 def parse_dim(name: str, spec: Any, path: str, cwd: Path, problems: list[tuple[str, str]]) -> Dim | None:
     """Validate one ``search_args`` entry; append ``(key_path, message)`` problems."""
-    from gml_core.errors import did_you_mean, one_of
-
+    from gml_core.api import did_you_mean, one_of
     if not isinstance(spec, dict):
         problems.append((path, f"expected a table with a 'type' key ({one_of(ARG_TYPES)}), got {spec!r}"))
         return None

@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
-from gml_core.errors import ConfigError, GmlUserError, did_you_mean, one_of
+from gml_core.api import ConfigError, GmlUserError, did_you_mean, one_of
 
 from .space import BUILTIN_PLACEHOLDERS, SearchSpace, parse_dim, render, template_fields
 
@@ -169,8 +169,7 @@ def read_task_file(path: str | Path) -> dict[str, Any]:
 # -- validation --------------------------------------------------------------------------
 def _structure(data: Any, cls: type, path: str, problems: list[tuple[str, str]]) -> Any:
     """Strict structuring (gml-core's converter); problems are collected, not raised."""
-    from gml_core.config import structure
-
+    from gml_core.api import structure
     try:
         return structure(data, cls, path=path)
     except ConfigError as exc:
@@ -189,8 +188,7 @@ def _component(kind: str, raw: Any, path: str, common: list[str], default_type: 
     ``common`` keys belong to the caller's section. Options are the remaining keys, or,
     when the class has ``options_key``, the table ``raw[options_key]``.
     """
-    from gml_core.plugins import registry
-
+    from gml_core.api import registry
     raw = dict(raw or {})
     name = raw.get("type", default_type)
     reg = registry(kind)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gml_core.errors import GmlUserError, did_you_mean, one_of
+from gml_core.api import GmlUserError, did_you_mean, one_of
 
 from .records import TrialState
 from .scheduler import STOP_FILE, TaskLock

@@ -12,12 +12,15 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
-from gml_core.algorithms import GmlAlgorithm
-from gml_core.checkpoint import atomic_save, load_file, load_weights
-from gml_core.errors import GmlUserError
 
-from .config import (ABTeacherStudentDistillationConfig, InplaceDistillerConfig, TeacherStudentDistillationConfig,
-                     init_head_set)
+from gml_core.api import GmlAlgorithm, GmlUserError, load_checkpoint, load_weights, save_checkpoint
+
+from .config import (
+    ABTeacherStudentDistillationConfig,
+    InplaceDistillerConfig,
+    TeacherStudentDistillationConfig,
+    init_head_set,
+)
 from .distiller import TeacherDistiller
 from .inplace import InplaceDistiller
 from .meal import MealLoss
@@ -143,7 +146,7 @@ class TeacherStudentDistillation(GmlAlgorithm):
         payload: dict[str, Any] = {"state_dict": state}
         if self.student_spec is not None:
             payload["model_spec"] = self.student_spec
-        return atomic_save(payload, path)
+        return save_checkpoint(payload, path)
 
 
 class ABTeacherStudentDistillation(TeacherStudentDistillation):
@@ -157,7 +160,7 @@ def _exported_spec(spec: Any, context: Any) -> dict[str, Any] | None:
     init_from = spec.args.get("init_from", "")
     if not init_from:
         return None
-    ckpt = load_file(init_from, context.trust_checkpoint)
+    ckpt = load_checkpoint(init_from, context.trust_checkpoint)
     if isinstance(ckpt, Mapping) and isinstance(ckpt.get("model_spec"), Mapping):
         return dict(ckpt["model_spec"])
     return None

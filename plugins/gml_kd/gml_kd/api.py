@@ -15,11 +15,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 import torch
-from gml_core.components import check_args, resolve
-from gml_core.config import structure
-from gml_core.config.loader import INJECTED, iter_component_fields
-from gml_core.errors import ConfigError, GmlUserError
 from torch import nn
+
+from gml_core.api import check_components, structure
 
 from .config import TeacherDistillerConfig
 from .distiller import TeacherDistiller
@@ -36,22 +34,8 @@ def build_distiller(table: Mapping[str, Any] | TeacherDistillerConfig, student: 
         if isinstance(cfg, Mapping) and isinstance(cfg.get("teacher"), Mapping):
             data["distill_cfg"] = {**cfg, "teacher": [cfg["teacher"]]}
         config = structure(data, TeacherDistillerConfig, key)
-    _check_components(config, key)
+    check_components(config, key)
     return TeacherDistiller(config, student, context, key)
-
-
-def _check_components(config: TeacherDistillerConfig, key: str) -> None:
-    problems: list[tuple[str, str]] = []
-    for kind, spec, path in iter_component_fields(config, key):
-        try:
-            fn = resolve(kind, spec.type)
-        except GmlUserError as exc:
-            problems.append((f"{path}.type", str(exc)))
-            continue
-        args = {k: v for k, v in spec.args.items() if k != "init_from"} if kind == "model" else spec.args
-        problems.extend(check_args(fn, args, path, INJECTED.get(kind, ()))[1])
-    if problems:
-        raise ConfigError(problems)
 
 
 def distill_forward(distiller: TeacherDistiller, student: nn.Module, inputs: torch.Tensor,

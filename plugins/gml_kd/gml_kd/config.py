@@ -25,10 +25,8 @@ import re
 from typing import Any, Literal, Mapping, Optional, Union
 
 import attrs
-from gml_core.config import ComponentSpec, component_field
-from gml_core.config.converter import converter
-from gml_core.config.schema import AlgorithmConfig
-from gml_core.errors import ConfigError, did_you_mean, one_of
+
+from gml_core.api import AlgorithmConfig, ComponentSpec, ConfigError, component_field, converter, did_you_mean, one_of
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 

@@ -13,9 +13,9 @@ import math
 from typing import Optional
 
 import torch
-from gml_core.config import ComponentSpec
-from gml_core.errors import GmlUserError
 from torch import nn
+
+from gml_core.api import ComponentSpec, GmlUserError
 
 
 def _need(value: Optional[int], name: str, cls: str) -> int:
@@ -33,9 +33,8 @@ class BaseConnector(nn.Module):
         super().__init__()
         self.pretrain_criterion: Optional[nn.Module] = None
         if pretrain_criterion is not None:
-            from gml_core.components import build
-
-            self.pretrain_criterion = build("loss", pretrain_criterion, f"{type(self).__name__}.pretrain_criterion")
+            from gml_core.api import build_component
+            self.pretrain_criterion = build_component("loss", pretrain_criterion, f"{type(self).__name__}.pretrain_criterion")
         if pretrain_epochs < 1:
             raise GmlUserError(f"{type(self).__name__}: pretrain_epochs must be >= 1, got {pretrain_epochs}")
         self.pretrain_epochs = pretrain_epochs

@@ -12,8 +12,9 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Iterator, Optional
 
 import torch
-from gml_core.errors import GmlUserError
 from torch import nn
+
+from gml_core.api import GmlUserError
 
 from .config import DistillHeadConfig, TeacherDistillerConfig
 from .connectors import BaseConnector

@@ -6,8 +6,9 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 import torch
-from gml_core.errors import GmlUserError, did_you_mean
 from torch import nn
+
+from gml_core.api import GmlUserError, did_you_mean
 
 
 def resolve_module(model: nn.Module, path: str, key: str, role: str) -> nn.Module:

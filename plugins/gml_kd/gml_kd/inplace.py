@@ -21,9 +21,10 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
-from gml_core.errors import GmlUserError
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from gml_core.api import GmlUserError
 
 
 class WidthMasker:

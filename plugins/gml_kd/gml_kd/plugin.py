@@ -1,6 +1,6 @@
 """gml-kd's hook implementations (import-light: components load on first use)."""
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 _ALGORITHMS = {
     "TeacherStudentDistillation": "gml_kd.algorithms:TeacherStudentDistillation",

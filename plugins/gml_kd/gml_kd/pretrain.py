@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 import torch
-from gml_core.training.optim import make_optimizer
+
+from gml_core.api import make_optimizer
 
 
 def _average_grads(params: list[torch.nn.Parameter]) -> None:

@@ -6,9 +6,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from gml_core.checkpoint import load_file, load_weights
-from gml_core.errors import GmlUserError
 from torch import nn
+
+from gml_core.api import GmlUserError, load_checkpoint, load_weights
 
 from .config import TeacherConfig
 
@@ -43,7 +43,7 @@ def build_teacher(config: TeacherConfig, index: int, context: Any,
         raise GmlUserError(f"{key}.ckpt_path: teacher checkpoint not found: {ckpt} "
                            "(train the teacher first, or fix the path)")
     try:
-        data = load_file(ckpt, context.trust_checkpoint)
+        data = load_checkpoint(ckpt, context.trust_checkpoint)
     except GmlUserError as exc:
         raise GmlUserError(f"{key}.ckpt_path: {exc}") from None
     if isinstance(data, Mapping) and isinstance(data.get("model_spec"), Mapping):

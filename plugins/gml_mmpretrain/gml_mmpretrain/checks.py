@@ -11,8 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Mapping
 
-from gml_core.config.converter import converter
-from gml_core.errors import GmlUserError, did_you_mean, one_of
+from gml_core.api import GmlUserError, converter, did_you_mean, one_of
 
 from . import registries
 
@@ -99,9 +98,9 @@ def check_module(value: Any, role: str, injected: tuple[str, ...] = ()) -> None:
     type_name = _type_of(value, role)
     args = {k: v for k, v in value.items() if k not in ("type", "_scope_")}
     if registries.is_foreign_scope(type_name):
-        from gml_core.components import check_args, resolve
+        from gml_core.api import check_component
 
-        _, problems = check_args(resolve("model", type_name), args, role, ("num_classes", "in_channels"))
+        problems = check_component("model", {"type": type_name, **args}, role)
         if problems:
             raise GmlUserError("; ".join(f"{path}: {msg}" for path, msg in problems))
         return

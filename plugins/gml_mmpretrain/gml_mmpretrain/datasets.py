@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from gml_core.errors import GmlUserError, did_you_mean, one_of
+from gml_core.api import GmlUserError, did_you_mean, one_of
 
 from . import registries
 from .checks import PipelineCfg, accepted_params, check_kwargs, check_pipeline
@@ -136,8 +136,7 @@ def build_dataset(name: str, data_root: str = "", train: Optional[dict] = None, 
                   to_rgb: Optional[bool] = None, resize: int = 224, train_limit: int = 0, val_limit: int = 0,
                   verify_md5: bool = False, **common: Any) -> Any:
     """Train and validation splits of mmpretrain dataset ``name`` as a ``DataBundle``."""
-    from gml_core.data import DataBundle, DataInfo
-
+    from gml_core.api import DataBundle, DataInfo
     reg = registries.datasets()
     cls = reg.get(name)
     train_args, val_args = _defaults(name, cls)

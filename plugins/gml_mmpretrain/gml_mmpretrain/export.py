@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Optional
 import attrs
 import torch
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 from . import registries
 from .models import CFG_ATTR
@@ -58,9 +58,8 @@ def _data_side(config: Any) -> _DataSide:
     """Shape, class names, normalisation and test dataset of a run config's data."""
     if config is None:
         return _DataSide()
-    from gml_core.components import build
-
-    bundle = build("dataset", config.data, "data")
+    from gml_core.api import build_component
+    bundle = build_component("dataset", config.data, "data")
     info, val = bundle.info, bundle.val
     classes = list(getattr(val, "metainfo", {}).get("classes") or []) or None
     norm = getattr(val, "norm", None)
@@ -73,9 +72,8 @@ def _data_side(config: Any) -> _DataSide:
 
 
 def _model_spec_and_state(checkpoint: Path, config: Any, trust: bool) -> tuple[dict, dict[str, torch.Tensor]]:
-    from gml_core.checkpoint import extract_state_dict, load_file
-
-    ckpt = load_file(checkpoint, trust)
+    from gml_core.api import extract_state_dict, load_checkpoint
+    ckpt = load_checkpoint(checkpoint, trust)
     if isinstance(ckpt, Mapping) and ckpt.get("format") == "gml-qat-int8":
         raise GmlUserError(f"{checkpoint}: an int8 state file; export the TorchScript file written next to it "
                            "(model_int8.ts) instead")
@@ -86,7 +84,7 @@ def _model_spec_and_state(checkpoint: Path, config: Any, trust: bool) -> tuple[d
     spec = config.algorithm.model.to_dict()
     init_from = spec.pop("init_from", "")
     if init_from:
-        base = load_file(init_from, trust)
+        base = load_checkpoint(init_from, trust)
         if isinstance(base, Mapping) and isinstance(base.get("model_spec"), Mapping):
             spec = dict(base["model_spec"])
     state = extract_state_dict(ckpt)
@@ -141,8 +139,7 @@ def _test_parts(side: _DataSide) -> dict[str, Any]:
 def _write_config(path: Path, cfg: dict[str, Any]) -> Path:
     from mmengine.config import Config
 
-    from gml_core.checkpoint import atomic_write_text
-
+    from gml_core.api import atomic_write_text
     text = Config(cfg).pretty_text
     return atomic_write_text(path, "# mmpretrain config written by gml-mmpretrain's export\n" + text)
 
@@ -182,15 +179,13 @@ def verify(config: Path, weights: Optional[Path], reference: Any, example: torch
 def export_for_mmpretrain(checkpoint: str | Path, out_dir: str | Path, run_config: str | Path | None = None,
                           overrides: Iterable[str] = (), trust: bool = False) -> ExportResult:
     """Write ``config.py`` (+ ``weights.pth``) under ``out_dir`` and verify them through mmpretrain."""
-    from gml_core.checkpoint import atomic_save
-
+    from gml_core.api import save_checkpoint
     checkpoint, out = Path(checkpoint), Path(out_dir)
     if not checkpoint.is_file():
         raise GmlUserError(f"checkpoint not found: {checkpoint}")
     config = None
     if run_config is not None:
-        from gml_core.config.loader import load_config
-
+        from gml_core.api import load_config
         config = load_config(run_config, list(overrides))
     side = _data_side(config)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,13 +199,10 @@ def export_for_mmpretrain(checkpoint: str | Path, out_dir: str | Path, run_confi
         reference = torch.jit.load(str(checkpoint), map_location="cpu")
         diff = verify(cfg_path, None, reference, _example(side, shape=_script_meta(checkpoint).get("input_shape")))
         return ExportResult(cfg_path, None, model_cfg["type"], diff)
-    from gml_core.components import build
-    from gml_core.config.converter import converter
-    from gml_core.config.spec import ComponentSpec
-
+    from gml_core.api import ComponentSpec, build_component, converter
     spec, state = _model_spec_and_state(checkpoint, config, trust)
     defaults = {k: v for k, v in (("num_classes", side.num_classes), ("in_channels", side.in_channels)) if v}
-    model = build("model", converter.structure(spec, ComponentSpec), "model_spec", **defaults)
+    model = build_component("model", converter.structure(spec, ComponentSpec), "model_spec", **defaults)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -229,7 +221,7 @@ def export_for_mmpretrain(checkpoint: str | Path, out_dir: str | Path, run_confi
     cfg_path = _write_config(out / "config.py", {**base, **extra, "model": model_cfg})
     meta = {"dataset_meta": {"classes": side.classes} if side.classes else {},
             "gml": {"source": str(checkpoint), "model_spec": spec}}
-    weights = atomic_save({"state_dict": {k: v.detach().cpu() for k, v in weights_state.items()}, "meta": meta},
+    weights = save_checkpoint({"state_dict": {k: v.detach().cpu() for k, v in weights_state.items()}, "meta": meta},
                           out / "weights.pth")
     diff = verify(cfg_path, weights, model, _example(side, model))
     return ExportResult(cfg_path, weights, model_cfg["type"], diff)

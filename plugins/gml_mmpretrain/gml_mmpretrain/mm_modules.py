@@ -73,13 +73,10 @@ class GmlClassifier(_LogitsClassifier):
     def __init__(self, model: dict, num_classes: Optional[int] = None, in_channels: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg, data_preprocessor=_preprocessor(data_preprocessor))
-        from gml_core.components import build
-        from gml_core.config.converter import converter
-        from gml_core.config.spec import ComponentSpec
-
+        from gml_core.api import ComponentSpec, build_component, converter
         spec = converter.structure(dict(model), ComponentSpec)
         defaults = {k: v for k, v in (("num_classes", num_classes), ("in_channels", in_channels)) if v is not None}
-        self.model = build("model", spec, "model.model", **defaults)
+        self.model = build_component("model", spec, "model.model", **defaults)
 
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.model(inputs)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from torch import nn
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 from . import registries
 from .checks import BackboneCfg, HeadCfg, NeckCfg, accepted_params
@@ -79,12 +79,10 @@ def _build_part(cfg: Optional[dict], role: str, in_channels: Optional[int]) -> A
     if cfg is None:
         return None
     if registries.is_foreign_scope(cfg["type"]):
-        from gml_core.components import build
-        from gml_core.config.spec import ComponentSpec
-
+        from gml_core.api import ComponentSpec, build_component
         spec = ComponentSpec(cfg["type"], {k: v for k, v in cfg.items() if k != "type"})
         defaults = {"in_channels": in_channels} if in_channels is not None and role == "backbone" else {}
-        return build("model", spec, f"model.{role}", **defaults)
+        return build_component("model", spec, f"model.{role}", **defaults)
     return cfg
 
 

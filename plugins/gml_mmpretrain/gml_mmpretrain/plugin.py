@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 from .compat import patch_mmengine_config
 

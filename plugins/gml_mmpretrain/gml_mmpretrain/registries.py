@@ -11,9 +11,8 @@ import copy
 import warnings
 from typing import Any
 
-from gml_core.errors import GmlUserError, did_you_mean, one_of
+from gml_core.api import GmlUserError, did_you_mean, one_of
 
-#: scope names this adapter answers to (mmcls is mmpretrain's former name)
 SCOPES = ("mmpretrain", "mmcls")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from gml_core.errors import GmlUserError, did_you_mean, one_of
+from gml_core.api import GmlUserError, did_you_mean, one_of
 
 from . import registries
 

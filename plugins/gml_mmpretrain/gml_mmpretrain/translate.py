@@ -14,7 +14,7 @@ import copy
 import warnings
 from typing import Any
 
-from gml_core.errors import ConfigError
+from gml_core.api import ConfigError
 
 from .registries import SCOPES, strip_scopes
 

@@ -15,12 +15,12 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from gml_core.errors import ConfigError, did_you_mean
+from gml_core.api import ConfigError, build_component, did_you_mean
 
 from .backbones.base import SearchableBackbone
 from .ops.slice import BatchNorm2dSlice, ResizeSlice
 from .space import SearchSpace
-from .specs import build_part, to_spec
+from .specs import to_spec
 
 
 class ImageClassifierSearch(nn.Module):
@@ -30,11 +30,11 @@ class ImageClassifierSearch(nn.Module):
                  resize_process: Optional[Mapping[str, Any]] = None,
                  connect_head: Optional[Mapping[str, str]] = None, num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
-        self.backbone = build_part("model", backbone, "backbone", in_channels=in_channels)
+        self.backbone = build_component("model", backbone, "backbone", in_channels=in_channels)
         if not isinstance(self.backbone, SearchableBackbone):
             raise ConfigError([("backbone.type", f"{to_spec(backbone, 'backbone').type} is not a searchable backbone; "
                                 "accepted: gml.MobileNetV3Slice, gml.ResNetSlice, gml.ShuffleNetV2_OneShot")])
-        self.neck = build_part("model", neck, "neck") if neck is not None else None
+        self.neck = build_component("model", neck, "neck") if neck is not None else None
         self.resize_process: Optional[ResizeSlice] = None
         if resize_process is not None:
             spec = to_spec(resize_process, "resize_process")
@@ -53,7 +53,7 @@ class ImageClassifierSearch(nn.Module):
             if given is not None and given != value:
                 raise ConfigError([(f"head.{name}", f"{given!r} differs from {self.connect_head[name]} = {value} "
                                     "wired by connect_head; remove it from the head")])
-        self.head = build_part("model", head_spec.with_args(**wired), "head", num_classes=num_classes)
+        self.head = build_component("model", head_spec.with_args(**wired), "head", num_classes=num_classes)
         parts = {}
         if self.resize_process is not None:
             parts["resize_process"] = self.resize_process.space
@@ -144,7 +144,7 @@ def StaticSubnet(supernet: Mapping[str, Any], subnet: Mapping[str, Any],  # noqa
     ``reinit = true`` re-initialises every layer at its own size (to train the
     architecture from scratch).
     """
-    model = build_part("model", supernet, "supernet")
+    model = build_component("model", supernet, "supernet")
     if not isinstance(model, ImageClassifierSearch):
         raise ConfigError([("supernet.type", f"expected gml.ImageClassifierSearch, got {type(model).__name__}")])
     model.set_subnet(model.space.parse_subnet(subnet, "subnet"))

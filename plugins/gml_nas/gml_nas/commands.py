@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from gml_core.checkpoint import atomic_write_text
+from gml_core.api import atomic_write_text
 
 from .evaluation import calibrate_bn, evaluate_accuracy, preserved_bn_state
 from .export import export_subnet
@@ -21,8 +21,7 @@ from .subnet_io import read_subnet, write_results
 
 def subnet_costs(session: Session) -> dict[str, Callable[[dict], float]]:
     """FLOPs (torch's counter on the active subnet) and parameters (of its static export)."""
-    from gml_core.resources import count_flops, count_params
-
+    from gml_core.api import count_flops, count_params
     model, shape = session.model, session.input_shape
 
     def flops(subnet: dict) -> float:
@@ -82,10 +81,7 @@ def resolve_subnet(session: Session, subnet: str, rank: int = 1) -> dict[str, An
 def run_export(session: Session, subnet: dict[str, Any], out_dir: Path, name: str = "subnet",
                calib_batches: int = 10, evaluate: bool = True, seed: int = 0) -> dict[str, Any]:
     """Export ``subnet``; reload the checkpoint the way ``init_from`` does and evaluate it standalone."""
-    from gml_core.algorithms import BuildContext
-    from gml_core.config.spec import ComponentSpec
-    from gml_core.resources import count_flops, count_params
-
+    from gml_core.api import BuildContext, ComponentSpec, count_flops, count_params
     info = session.bundle.info
     calib = session.calib_batches(calib_batches, seed)
     out = export_subnet(session.model, subnet, session.config.algorithm.model, info.num_classes, info.in_channels,

@@ -18,6 +18,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from .mutator import dist_ready
 
+
 @contextmanager
 def preserved_bn_state(model: nn.Module) -> Iterator[None]:
     """Restore every BatchNorm's buffers, momentum and slice update flag afterwards."""
@@ -130,10 +131,9 @@ class NaiveEvaluator:
 
     def measure(self, model: nn.Module, input_shape: Optional[Sequence[int]] = None) -> dict[str, float]:
         """``{"flops": ..., "params": ...}`` scaled to ``units``."""
-        from gml_core.resources import _UNITS, count_flops, count_params
-
+        from gml_core.api import COUNT_UNITS, count_flops, count_params
         shape = self.default_shape or tuple(input_shape or ())
-        scale = _UNITS[self.units]
+        scale = COUNT_UNITS[self.units]
         return {"flops": count_flops(model, shape) / scale, "params": count_params(model) / scale}
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Optional
 import torch
 from torch import nn
 
-from gml_core.checkpoint import atomic_save
+from gml_core.api import save_checkpoint
 
 from .classifier import ImageClassifierSearch
 from .evaluation import calibrate_bn, preserved_bn_state
@@ -82,7 +82,7 @@ def export_subnet(model: ImageClassifierSearch, subnet: Mapping[str, Any], model
     spec = {"type": "gml.StaticSubnet", "supernet": supernet_spec(model_table, num_classes, in_channels),
             "subnet": plain(model.space.nest(subnet))}
     state = {k: v.detach().cpu().clone() for k, v in static.state_dict().items()}
-    ckpt = atomic_save({"model_spec": spec, "state_dict": state}, Path(out_dir) / f"{name}.pth")
+    ckpt = save_checkpoint({"model_spec": spec, "state_dict": state}, Path(out_dir) / f"{name}.pth")
     ts_path = Path(out_dir) / f"{name}.torchscript.pt"
     how = save_torchscript(static, ts_path, torch.zeros(*input_shape))
     return {"checkpoint": ckpt, "torchscript": ts_path, "torchscript_mode": how, "model": static, "model_spec": spec}

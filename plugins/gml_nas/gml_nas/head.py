@@ -34,8 +34,7 @@ class LinearClsHeadV2(nn.Module):
                  temperature: float = 1.0, loss: Optional[Mapping[str, Any]] = None,
                  soft_loss: Optional[Mapping[str, Any]] = None):
         super().__init__()
-        from gml_core.errors import ConfigError
-
+        from gml_core.api import ConfigError
         problems = []
         if not 0.0 <= label_smooth_val < 1.0:
             problems.append(("label_smooth_val", f"must be in [0, 1), got {label_smooth_val}"))
@@ -99,8 +98,8 @@ class StaticLinearHead(nn.Module):
 def _build_loss(spec: Optional[Mapping[str, Any]], key: str) -> Optional[nn.Module]:
     if spec is None:
         return None
-    from gml_core.components import build
+    from gml_core.api import build_component
 
     from .specs import to_spec
 
-    return build("loss", to_spec(spec, key), key) if not isinstance(spec, nn.Module) else spec
+    return build_component("loss", to_spec(spec, key), key) if not isinstance(spec, nn.Module) else spec

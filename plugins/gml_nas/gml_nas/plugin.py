@@ -1,6 +1,6 @@
 """gml-nas hook implementations (import-light: components are registered by import path)."""
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 _MODELS = {
     "ImageClassifierSearch": "gml_nas.classifier:ImageClassifierSearch",

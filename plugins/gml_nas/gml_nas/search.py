@@ -16,8 +16,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from gml_core.checkpoint import atomic_write_text
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError, atomic_write_text
 
 from .mutator import StatelessMutator
 from .search_config import SearchConfig

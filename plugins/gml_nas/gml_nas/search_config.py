@@ -6,14 +6,13 @@ from typing import Optional
 
 import attrs
 
-from gml_core.errors import ConfigError
+from gml_core.api import ConfigError
 
 
 def _count(value: Optional[str], key: str) -> Optional[float]:
     if value is None:
         return None
-    from gml_core.resources import parse_count
-
+    from gml_core.api import parse_count
     try:
         out = parse_count(value)
     except ValueError:

@@ -10,7 +10,7 @@ import attrs
 import torch
 from torch.utils.data import DataLoader
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 
 @attrs.define
@@ -44,19 +44,14 @@ class Session:
 def open_session(config_path: str, overrides: Sequence[str] = (), work_dir: Optional[str] = None,
                  checkpoint: Optional[str] = None, trust: bool = False) -> Session:
     """Load ``config_path``, build its NAS algorithm and load the supernet weights."""
-    from gml_core.algorithms import BuildContext
-    from gml_core.checkpoint import load_weights
-    from gml_core.components import build
-    from gml_core.config.loader import load_config
-    from gml_core.plugins import get_host
-
+    from gml_core.api import BuildContext, build_component, get_host, load_config, load_weights
     cfg = load_config(config_path, overrides, work_dir=work_dir)
     if not getattr(get_host().registry("algorithm").get(cfg.algorithm.type), "is_gml_nas", False):
         raise GmlUserError(f"{config_path}: algorithm.type is {cfg.algorithm.type!r}; gml nas needs a one-shot NAS "
                            "config (BigNAS or SPOS)")
     wd = Path(cfg.runtime.work_dir or Path("work_dirs") / Path(config_path).stem)
     trust = trust or cfg.runtime.trust_checkpoint
-    bundle = build("dataset", cfg.data, "data")
+    bundle = build_component("dataset", cfg.data, "data")
     context = BuildContext(bundle.info, cfg.train, wd, trust)
     algorithm = get_host().hook.gml_build_algorithm(config=cfg.algorithm, context=context)
     ckpt = Path(checkpoint) if checkpoint else wd / "supernet.pth"

@@ -14,8 +14,7 @@ import math
 import random
 from typing import Any, Iterator, Mapping, Sequence
 
-from gml_core.config.converter import join_path
-from gml_core.errors import ConfigError, did_you_mean, one_of
+from gml_core.api import ConfigError, did_you_mean, join_path, one_of
 
 SPACE_TYPES = ("Categorical", "Int", "Real")
 

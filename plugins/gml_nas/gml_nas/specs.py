@@ -5,9 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
-from gml_core.config.converter import join_path
-from gml_core.config.spec import ComponentSpec
-from gml_core.errors import ConfigError
+from gml_core.api import ComponentSpec, ConfigError, join_path
 
 
 def to_spec(table: Any, path: str) -> ComponentSpec:
@@ -47,26 +45,4 @@ def _join(prefix: str, path: str) -> str:
     return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
 
 
-def build_part(kind: str, table: Any, path: str, **defaults: Any) -> Any:
-    """Build a nested component table; every error names its key path under ``path``."""
-    from gml_core.components import accepts, check_args, resolve
-    from gml_core.errors import GmlUserError
-
-    spec = to_spec(table, path)
-    try:
-        fn = resolve(kind, spec.type)
-    except ConfigError:
-        raise
-    except GmlUserError as exc:
-        raise ConfigError([(join_path(path, "type"), str(exc))]) from None
-    injected = tuple(k for k in defaults if accepts(fn, k))
-    kwargs, problems = check_args(fn, spec.args, path, injected)
-    if problems:
-        raise ConfigError(problems)
-    for key in injected:
-        kwargs.setdefault(key, defaults[key])
-    with key_prefix(path):
-        return fn(**kwargs)
-
-
-__all__ = ["build_part", "join_path", "key_prefix", "plain", "to_spec"]
+__all__ = ["join_path", "key_prefix", "plain", "to_spec"]

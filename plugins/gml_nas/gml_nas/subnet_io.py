@@ -14,8 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from gml_core.checkpoint import atomic_write_text
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core.api import ConfigError, GmlUserError, atomic_write_text
 
 from .space import SearchSpace
 

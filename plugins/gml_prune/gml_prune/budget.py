@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gml_core.errors import ConfigError
+from gml_core.api import ConfigError
 
 _HELP = "use a fraction of the full model's FLOPs (0 < x <= 1, or \"50%\") or an absolute count like \"300M\""
 
@@ -19,8 +19,7 @@ def check_target(value: Any) -> str | None:
 
 
 def _parse(value: Any) -> tuple[str, float]:
-    from gml_core.resources import parse_count
-
+    from gml_core.api import parse_count
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a number or a string, got {value!r}; {_HELP}")
     if isinstance(value, str):

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 
 @click.group()
@@ -28,10 +28,8 @@ def _shape(text: str | None) -> list[int] | None:
 
 
 def _context(cfg: Any, work_dir: Path, trust: bool) -> tuple[Any, Any]:
-    from gml_core.algorithms import BuildContext
-    from gml_core.components import build
-
-    bundle = build("dataset", cfg.data, "data")
+    from gml_core.api import BuildContext, build_component
+    bundle = build_component("dataset", cfg.data, "data")
     return bundle, BuildContext(bundle.info, cfg.train, work_dir, trust)
 
 
@@ -44,15 +42,13 @@ def _context(cfg: Any, work_dir: Path, trust: bool) -> tuple[Any, Any]:
 def analyze_command(config: str | None, model_type: str | None, input_shape: str | None, num_classes: int,
                     exclude: tuple[str, ...]) -> None:
     """Print the channel dependency groups of CONFIG's model (or of --model)."""
-    from gml_core.components import build
-    from gml_core.config.spec import ComponentSpec
+    from gml_core.api import ComponentSpec, build_component
 
     from .graph import analyze
 
     shape = _shape(input_shape)
     if config:
-        from gml_core.config.loader import load_config
-
+        from gml_core.api import load_config
         cfg = load_config(config)
         _, context = _context(cfg, Path("."), cfg.runtime.trust_checkpoint)
         model = context.build_model(cfg.algorithm.model)
@@ -61,7 +57,7 @@ def analyze_command(config: str | None, model_type: str | None, input_shape: str
         exclude = tuple(exclude) + tuple(getattr(cfg.algorithm, "exclude", ()))
     elif model_type:
         shape = shape or [1, 3, 224, 224]
-        model = build("model", ComponentSpec(model_type, {}), "--model", num_classes=num_classes,
+        model = build_component("model", ComponentSpec(model_type, {}), "--model", num_classes=num_classes,
                       in_channels=shape[1])
     else:
         raise GmlUserError("give a CONFIG or --model TYPE")
@@ -84,10 +80,7 @@ def export_command(config: str, checkpoint: str, out_dir: str | None, trust_chec
     import torch
     from torch.utils.data import DataLoader
 
-    from gml_core.checkpoint import load_file
-    from gml_core.config.loader import load_config
-    from gml_core.plugins import get_host
-    from gml_core.training.run_info import RunInfo
+    from gml_core.api import RunInfo, get_host, load_checkpoint, load_config
 
     from .algorithms.base import PruningAlgorithm
 
@@ -97,7 +90,7 @@ def export_command(config: str, checkpoint: str, out_dir: str | None, trust_chec
     algorithm = get_host().hook.gml_build_algorithm(config=cfg.algorithm, context=context)
     if not isinstance(algorithm, PruningAlgorithm):
         raise GmlUserError(f"{config}: algorithm.type = '{cfg.algorithm.type}' is not a gml-prune algorithm")
-    ckpt = load_file(checkpoint, context.trust_checkpoint)
+    ckpt = load_checkpoint(checkpoint, context.trust_checkpoint)
     state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise GmlUserError(f"{checkpoint}: no state_dict found")

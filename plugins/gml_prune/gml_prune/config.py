@@ -6,8 +6,7 @@ from typing import Any, Literal, Optional
 
 import attrs
 
-from gml_core.config.schema import AlgorithmConfig
-from gml_core.errors import ConfigError
+from gml_core.api import AlgorithmConfig, ConfigError
 
 from .budget import check_target
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gml_core.errors import ConfigError
+from gml_core.api import ConfigError
 
 from .budget import resolve_target
 from .flops import FlopsModel

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 from .graph import DW, IN, NORM, OUT, ChannelGraph, analyze
 
@@ -132,10 +132,9 @@ def model_spec(base: Mapping[str, Any], graph: ChannelGraph, counts: Mapping[int
 
 def save_pruned(path: str | Path, small: nn.Module, spec: Mapping[str, Any], meta: Mapping[str, Any] = ()) -> Path:
     """Write ``{"model_spec", "state_dict", "meta"}`` atomically (loads with ``weights_only=True``)."""
-    from gml_core.checkpoint import atomic_save
-
+    from gml_core.api import save_checkpoint
     state = {k: v.detach().cpu() for k, v in small.state_dict().items()}
-    return atomic_save({"model_spec": dict(spec), "state_dict": state, "meta": dict(meta)}, path)
+    return save_checkpoint({"model_spec": dict(spec), "state_dict": state, "meta": dict(meta)}, path)
 
 
 def build_pruned_model(base: dict, channels: dict[str, int], input_shape: list[int],
@@ -144,13 +143,11 @@ def build_pruned_model(base: dict, channels: dict[str, int], input_shape: list[i
 
     Registered as the model ``gml.PrunedModel``; ``base`` is the original model spec.
     """
-    from gml_core.components import build
-    from gml_core.config.spec import ComponentSpec
-
+    from gml_core.api import ComponentSpec, build_component
     if not isinstance(base, Mapping) or not isinstance(base.get("type"), str):
         raise GmlUserError("gml.PrunedModel: 'base' must be a model spec table with a 'type'")
     args = {k: v for k, v in base.items() if k != "type"}
-    model = build("model", ComponentSpec(base["type"], args), "model_spec.base")
+    model = build_component("model", ComponentSpec(base["type"], args), "model_spec.base")
     graph = analyze(model, input_shape, list(exclude), shape_key="model_spec.input_shape",
                     exclude_key="model_spec.exclude")
     counts = {}
@@ -164,22 +161,6 @@ def build_pruned_model(base: dict, channels: dict[str, int], input_shape: list[i
             raise GmlUserError(f"gml.PrunedModel: group '{key}' cannot keep {n} of {group.size} channels")
         counts[group.index] = int(n)
     return prune_model(model, graph, prefix_keep(counts))
-
-
-def base_spec(spec: Any, num_classes: int, in_channels: int) -> dict[str, Any]:
-    """A model spec with the arguments gml-core injects made explicit (so a rebuild is exact)."""
-    from gml_core.components import accepts, resolve
-
-    plain = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
-    plain.pop("init_from", None)
-    try:
-        fn = resolve("model", plain["type"])
-    except GmlUserError:
-        return plain
-    for key, value in (("num_classes", num_classes), ("in_channels", in_channels)):
-        if key not in plain and accepts(fn, key):
-            plain[key] = value
-    return plain
 
 
 def save_torchscript(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> Path:

@@ -32,8 +32,7 @@ class FlopsModel:
     """``flops(counts)`` for ``counts = {group index: channels}`` (other groups stay whole)."""
 
     def __init__(self, graph: ChannelGraph, model: nn.Module):
-        from gml_core.resources import count_flops
-
+        from gml_core.api import count_flops
         self.graph = graph
         self.modelled_full = float(self({}, include_other=False))
         self.measured_full = float(count_flops(model, graph.input_shape))

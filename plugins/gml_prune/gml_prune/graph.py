@@ -25,6 +25,7 @@ from .groups import DW, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPo
 from .rules import BINARY_ELEMENTWISE, PASSTHROUGH_FUNCS, PASSTHROUGH_MODULES, REDUCTIONS, RESHAPES, op_name
 from .tracing import matching_modules, propagate_shapes, trace
 
+
 @dataclass
 class _Layout:
     segs: list[tuple[int, int]]              # (space id, channels)

@@ -1,6 +1,6 @@
 """gml-prune's hook implementations (import-light: no torch at import time)."""
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 
 @hookimpl

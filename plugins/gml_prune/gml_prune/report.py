@@ -38,8 +38,7 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], repeats: int =
 
 def resources(model: nn.Module, input_shape: Sequence[int]) -> dict[str, Any]:
     """``{"params", "flops"}`` of ``model`` for one input of ``input_shape``."""
-    from gml_core.resources import count_flops, count_params
-
+    from gml_core.api import count_flops, count_params
     return {"params": count_params(model), "flops": count_flops(model, list(input_shape))}
 
 
@@ -69,8 +68,7 @@ def compare(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, An
 
 def format_report(report: Mapping[str, Any], title: str = "pruning report") -> str:
     """A Markdown table of a :func:`compare` result (plus accuracy rows when present)."""
-    from gml_core.resources import format_count
-
+    from gml_core.api import format_count
     b, a, r = report["before"], report["after"], report["ratio"]
     lines = [f"# {title}", "", "| | before | after | after/before |", "|---|---:|---:|---:|",
              f"| params | {format_count(b['params'], 'M')} | {format_count(a['params'], 'M')} | {r['params']:.3f} |",

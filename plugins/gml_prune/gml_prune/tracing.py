@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from gml_core.errors import ConfigError
+from gml_core.api import ConfigError
 
 
 def _first_line(exc: BaseException) -> str:

@@ -11,16 +11,13 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gml_core.algorithms import GmlAlgorithm
-from gml_core.checkpoint import load_file
-from gml_core.config.spec import ComponentSpec
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core.api import ConfigError, GmlAlgorithm, GmlUserError
 
 from .config import IAOConfig
 from .quantizers.base import Quantizer, example_batch, prefix_config_error
@@ -33,23 +30,6 @@ def _log(message: str) -> None:
     print_log(message, logger="current", level=logging.INFO)
 
 
-def float_model_spec(spec: ComponentSpec, context: Any) -> dict[str, Any]:
-    """Plain spec that rebuilds the float architecture (``model_spec`` of an ``init_from`` export wins)."""
-    from gml_core.components import accepts, resolve
-    from gml_core.config.converter import converter
-
-    init_from = spec.args.get("init_from", "")
-    base = ComponentSpec(spec.type, {k: v for k, v in spec.args.items() if k != "init_from"})
-    if init_from:
-        ckpt = load_file(init_from, context.trust_checkpoint)
-        if isinstance(ckpt, Mapping) and isinstance(ckpt.get("model_spec"), Mapping):
-            base = converter.structure(dict(ckpt["model_spec"]), ComponentSpec)
-    builder = resolve("model", base.type)
-    injected = {"num_classes": context.data.num_classes, "in_channels": context.data.in_channels}
-    extra = {k: v for k, v in injected.items() if k not in base.args and accepts(builder, k)}
-    return base.with_args(**extra).to_dict()
-
-
 class IAO(GmlAlgorithm):
     """QAT of ``algorithm.model`` with ``algorithm.quantizer``; int8 results in the run summary."""
 
@@ -60,7 +40,7 @@ class IAO(GmlAlgorithm):
             raise GmlUserError("algorithm.freeze_observer_after: observers must see data before they freeze; "
                                "use 1 iter or more (or \"never\")")
         super().__init__(config, context)
-        self.float_spec = float_model_spec(config.model, context)
+        self.float_spec = self.model_spec.to_dict()
         self.from_checkpoint = bool(config.model.args.get("init_from"))
         float_model = self.model
         # the start model, outside the module tree: fp32 reference for accuracy (init_from), size and latency

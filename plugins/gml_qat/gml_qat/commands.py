@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 REPORT = "qat_report.json"
 

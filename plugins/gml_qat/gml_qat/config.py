@@ -24,9 +24,7 @@ from typing import Any, Mapping, Optional
 
 import attrs
 
-from gml_core.config import ComponentSpec, component_field
-from gml_core.config.converter import converter
-from gml_core.config.schema import AlgorithmConfig
+from gml_core.api import AlgorithmConfig, ComponentSpec, component_field, converter
 
 from .schedule import NonNegativeFloat, Period, PositiveInt
 

@@ -38,8 +38,7 @@ def check_backend(backend: str) -> None:
     """Raise a clear error when this machine's torch lacks the quantized engine ``backend``."""
     import torch
 
-    from gml_core.errors import GmlUserError, one_of
-
+    from gml_core.api import GmlUserError, one_of
     supported = list(torch.backends.quantized.supported_engines)
     if backend not in supported:
         raise GmlUserError(

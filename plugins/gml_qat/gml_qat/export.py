@@ -23,8 +23,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from gml_core.checkpoint import atomic_save, load_file
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError, load_checkpoint, save_checkpoint
 
 from .engine import check_backend, quiet
 
@@ -55,8 +54,7 @@ def torchscript_bytes(scripted: torch.jit.ScriptModule, meta: Mapping[str, Any] 
 
 def save_bytes(data: bytes, path: Path) -> Path:
     """Atomic write of raw bytes."""
-    from gml_core.atomic import atomic_write_bytes
-
+    from gml_core.api import atomic_write_bytes
     return atomic_write_bytes(path, data)
 
 
@@ -67,21 +65,18 @@ def save_int8_state(model: nn.Module, path: Path, float_model_spec: Mapping[str,
     payload = {"format": FORMAT, "version": 1, "backend": quantizer_spec["backend"],
                "input_shape": list(input_shape), "float_model_spec": dict(float_model_spec),
                "quantizer": dict(quantizer_spec), "state_dict": state}
-    return atomic_save(payload, path)
+    return save_checkpoint(payload, path)
 
 
 def load_int8(path: str | Path, trust: bool = False) -> nn.Module:
     """Rebuild an int8 model from ``save_int8_state``'s file (loaded with ``weights_only=True``)."""
-    from gml_core.components import build
-    from gml_core.config.converter import converter
-    from gml_core.config.spec import ComponentSpec
-
+    from gml_core.api import ComponentSpec, build_component, converter
     with quiet():
-        data = load_file(path, trust)
+        data = load_checkpoint(path, trust)
     if not isinstance(data, Mapping) or data.get("format") != FORMAT:
         raise GmlUserError(f"{path}: not a gml-qat int8 checkpoint (no format '{FORMAT}')")
-    model = build("model", converter.structure(dict(data["float_model_spec"]), ComponentSpec), "float_model_spec")
-    quantizer = build("quantizer", converter.structure(dict(data["quantizer"]), ComponentSpec), "quantizer")
+    model = build_component("model", converter.structure(dict(data["float_model_spec"]), ComponentSpec), "float_model_spec")
+    quantizer = build_component("quantizer", converter.structure(dict(data["quantizer"]), ComponentSpec), "quantizer")
     example = (torch.zeros(2, *data["input_shape"][1:]),)
     int8 = quantizer.convert(quantizer.prepare(model, example))
     torch.backends.quantized.engine = data["backend"]

@@ -1,6 +1,6 @@
 """gml-qat's hook implementations (import-light: names and import paths only)."""
 
-from gml_core.hookspecs import hookimpl
+from gml_core.api import hookimpl
 
 
 @hookimpl

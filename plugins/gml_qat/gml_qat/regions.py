@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from gml_core.errors import ConfigError, did_you_mean
+from gml_core.api import ConfigError, did_you_mean
 
 
 def module_names(model: nn.Module) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from gml_core.checkpoint import atomic_write_text
+from gml_core.api import atomic_write_text
 
 from .engine import quantized_engine
 from .export import format_size, latency_ms, save_bytes, save_int8_state, to_torchscript, torchscript_bytes

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
-from gml_core.config.converter import converter
+from gml_core.api import converter
 
 _PATTERN = re.compile(r"^\s*(\d+)\s*(epochs?|iters?|iterations?|it)\s*$", re.IGNORECASE)
 

@@ -115,8 +115,7 @@ class CurveFittingOptions:
     optimize_mode: Optional[Literal["maximize", "minimize"]] = None  # default: the searcher's
 
     def __attrs_post_init__(self):
-        from gml_core.errors import ConfigError
-
+        from gml_core.api import ConfigError
         p = "scheduler.assessor"
         problems = []
         if self.epoch_num < 1:

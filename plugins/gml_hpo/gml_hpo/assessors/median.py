@@ -23,8 +23,7 @@ class MedianStopOptions:
 
     def __attrs_post_init__(self):
         if self.start_step < 0:
-            from gml_core.errors import ConfigError
-
+            from gml_core.api import ConfigError
             raise ConfigError([("scheduler.assessor.start_step", f"must be >= 0, got {self.start_step}")])
 
 

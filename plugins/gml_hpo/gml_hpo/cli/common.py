@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 
 def work_dir_option(fn):

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 from .common import run_standalone, task_option, work_dir_option
 
@@ -156,8 +156,7 @@ def export_cmd(task: str, work_dir: str | None, fmt: str, output: str | None) ->
     finally:
         store.close()
     if output:
-        from gml_core.atomic import atomic_write_text
-
+        from gml_core.api import atomic_write_text
         atomic_write_text(Path(output), text)
         click.echo(f"wrote {output}")
     else:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core.api import ConfigError, GmlUserError
 
 from .common import run_standalone
 
@@ -163,9 +163,9 @@ def init_command(output: str, name, template, args, searcher, reward_attribute, 
     text = render_task_file(data)
     import yaml
 
-    from ..taskfile import _yaml_loader, load_task
-    from gml_core.atomic import atomic_write_text
+    from gml_core.api import atomic_write_text
 
+    from ..taskfile import _yaml_loader, load_task
     try:
         load_task(yaml.load(text, Loader=_yaml_loader()), source_name=str(path))  # noqa: S506
     except ConfigError as exc:

@@ -13,8 +13,8 @@ from .common import run_standalone
 def execute(task_file: str | None, resume: bool, quiet: bool = False, task_dir=None) -> str:
     """Run (or resume) a task to its end; print the final table; return the end state."""
     from ..scheduler import Scheduler
-    from ..tasks import config_of, prepare_run
     from ..store import DB_FILE, TaskStore
+    from ..tasks import config_of, prepare_run
     from .progress import ProgressView
     from .show import print_trials
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from .base import PID_FILE, SCRIPT_FILE, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
 
-
 # each trial leads its own process group (killpg reaches all it started; a terminal's Ctrl-C
 # does not); process_group=0 keeps Python's fast vfork path, start_new_session does not
 _OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import attrs
-from gml_core.config.converter import converter
+
+from gml_core.api import converter
 
 from .base import SENTINEL, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
 from .slurm_cli import PENDING_STATES, SlurmCLI, SlurmError, SlurmJob, is_job_handle

@@ -31,8 +31,7 @@ class EvolutionOptions:
     crossover_prob: float = 0.3
 
     def __attrs_post_init__(self):
-        from gml_core.errors import ConfigError
-
+        from gml_core.api import ConfigError
         problems = []
         if self.population_size < 2:
             problems.append(("searcher.population_size", f"must be >= 2, got {self.population_size}"))

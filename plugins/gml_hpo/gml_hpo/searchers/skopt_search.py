@@ -39,8 +39,7 @@ class SkoptOptions:
     local_search: bool = True  # also start the acquisition optimiser next to the best points
 
     def __attrs_post_init__(self):
-        from gml_core.errors import ConfigError
-
+        from gml_core.api import ConfigError
         problems = []
         b = self.length_scale_bounds
         if len(b) != 2 or not 0 < b[0] < b[1]:
@@ -100,8 +99,8 @@ class SkoptSearcher(Searcher):
 
     def _optimizer(self):
         from skopt import Optimizer
-        from skopt.utils import cook_estimator
         from skopt.space import Space
+        from skopt.utils import cook_estimator
 
         o = self.options
         n_init = o.n_initial_points if o.n_initial_points is not None else max(5, len(self._dims) + 3)

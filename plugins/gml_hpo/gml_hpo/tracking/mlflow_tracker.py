@@ -88,8 +88,7 @@ class MlflowTracker(Tracker):
             from mlflow.entities import Metric, Param, RunTag
             from mlflow.tracking import MlflowClient
         except ImportError:
-            from gml_core.errors import GmlUserError
-
+            from gml_core.api import GmlUserError
             raise GmlUserError("tracking.type = 'mlflow' needs MLflow: pip install 'gml-hpo[mlflow]'") from None
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)

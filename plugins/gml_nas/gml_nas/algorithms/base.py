@@ -9,10 +9,7 @@ import attrs
 import torch
 from torch import nn
 
-from gml_core.algorithms import GmlAlgorithm
-from gml_core.config import ComponentSpec, component_field
-from gml_core.config.schema import AlgorithmConfig
-from gml_core.errors import ConfigError
+from gml_core.api import AlgorithmConfig, ComponentSpec, ConfigError, GmlAlgorithm, component_field
 
 from ..classifier import ImageClassifierSearch
 from ..evaluation import DynamicDistEvalHook, DynamicEvalConfig, calibrate_bn, format_results
@@ -124,8 +121,7 @@ class OneShotNAS(GmlAlgorithm):
 
     def after_train(self, run: Any) -> dict[str, Any]:
         """Save the supernet weights, evaluate the configured subnets, report both."""
-        from gml_core.checkpoint import atomic_save
-
+        from gml_core.api import save_checkpoint
         self.run_info = run
         rows: dict[str, Any] = {}
         runner = getattr(run, "runner", None)
@@ -135,7 +131,7 @@ class OneShotNAS(GmlAlgorithm):
                 self._dynamic_eval(current or 0, getattr(runner, "epoch", 0))
             rows.update(format_results(results, self.config.search_eval_cfg.evaluator.units))
         if runner is None or runner.rank == 0:
-            path = atomic_save(supernet_checkpoint(self), Path(run.work_dir) / "supernet.pth")
+            path = save_checkpoint(supernet_checkpoint(self), Path(run.work_dir) / "supernet.pth")
             rows["supernet"] = str(path)
         return rows
 

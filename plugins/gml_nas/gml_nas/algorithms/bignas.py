@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 import torch
 
-from gml_core.errors import ConfigError
+from gml_core.api import ConfigError
 
 from .base import OneShotConfig, OneShotNAS, _ratio
 

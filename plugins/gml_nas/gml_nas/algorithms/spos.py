@@ -7,7 +7,6 @@ accuracy after BatchNorm re-calibration.
 
 from __future__ import annotations
 
-
 import attrs
 import torch
 

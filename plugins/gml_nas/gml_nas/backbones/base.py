@@ -6,8 +6,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from torch import nn
 
-from gml_core.config.converter import join_path
-from gml_core.errors import ConfigError, did_you_mean, one_of
+from gml_core.api import ConfigError, did_you_mean, join_path, one_of
 
 from ..space import SearchSpace, SpaceItem
 

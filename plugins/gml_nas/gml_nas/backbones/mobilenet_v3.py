@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from ..ops.blocks import (ACTIVATIONS, ConvBNActSlice, Residual, SESlice, drop_path, make_divisible)
+from ..ops.blocks import ACTIVATIONS, ConvBNActSlice, Residual, SESlice, drop_path, make_divisible
 from ..space import SearchSpace
 from .base import Problems, SearchableBackbone, largest, odd_int, positive_int, positive_number
 

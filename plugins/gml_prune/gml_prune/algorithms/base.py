@@ -11,10 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gml_core.algorithms import BuildContext, GmlAlgorithm
-from gml_core.errors import ConfigError
+from gml_core.api import BuildContext, ConfigError, GmlAlgorithm
 
-from ..export import PRUNED_TYPE, base_spec, model_spec, prune_model, save_pruned, save_torchscript
+from ..export import PRUNED_TYPE, model_spec, prune_model, save_pruned, save_torchscript
 from ..flops import FlopsModel
 from ..graph import analyze
 from ..masking import ChannelMasker
@@ -58,18 +57,10 @@ class PruningAlgorithm(GmlAlgorithm):
         Usually the config's model; when it is initialised from an exported checkpoint
         (pruning a pruned model), that checkpoint's base spec and channel counts.
         """
-        from gml_core.checkpoint import load_file
-
-        data = self.context.data
-        init_from = self.config.model.args.get("init_from", "")
-        if init_from:
-            ckpt = load_file(init_from, self.context.trust_checkpoint)
-            spec = ckpt.get("model_spec") if isinstance(ckpt, Mapping) else None
-            if isinstance(spec, Mapping):
-                if spec.get("type") == PRUNED_TYPE:
-                    return dict(spec["base"]), dict(spec.get("channels", {}))
-                return dict(spec), {}
-        return base_spec(self.config.model, data.num_classes, data.in_channels), {}
+        spec = self.model_spec.to_dict()
+        if spec.get("type") == PRUNED_TYPE:
+            return dict(spec["base"]), dict(spec.get("channels", {}))
+        return spec, {}
 
     def export_spec(self, counts: Mapping[int, int]) -> dict[str, Any]:
         """The ``model_spec`` that rebuilds the model pruned to ``counts``."""
@@ -110,8 +101,7 @@ class PruningAlgorithm(GmlAlgorithm):
             ckpt = save_pruned(work_dir / "pruned.pth", cpu_after, spec,
                                {"flops": report["after"]["flops"], "params": report["after"]["params"]})
             script = save_torchscript(cpu_after, self.input_shape, work_dir / "pruned_torchscript.pt")
-            from gml_core.checkpoint import atomic_write_text
-
+            from gml_core.api import atomic_write_text
             atomic_write_text(work_dir / "prune_report.json", json.dumps(report, indent=2))
             atomic_write_text(work_dir / "prune_report.md", format_report(report, f"{self.config.type} pruning"))
             rows.update({"pruned checkpoint": str(ckpt), "pruned TorchScript": str(script),
@@ -121,8 +111,7 @@ class PruningAlgorithm(GmlAlgorithm):
 
 
 def _summary_rows(report: Mapping[str, Any]) -> dict[str, str]:
-    from gml_core.resources import format_count
-
+    from gml_core.api import format_count
     b, a, r = report["before"], report["after"], report["ratio"]
     rows = {
         "pruned params": f"{format_count(b['params'], 'M')} -> {format_count(a['params'], 'M')} (x{r['params']:.3f})",

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from gml_core.algorithms import BuildContext
+from gml_core.api import BuildContext
 
 from ..config import DMCPConfig
 from ..dmcp import DMCPMutator, flops_loss
@@ -40,8 +40,7 @@ class DMCP(PruningAlgorithm):
 
     # -- optimisers ----------------------------------------------------------------------
     def build_optim_wrapper(self, train: Any) -> OptimWrapperDict:
-        from gml_core.training.optim import make_optimizer
-
+        from gml_core.api import make_optimizer
         clip = dict(max_norm=train.grad_clip) if train.grad_clip else None
         weights = OptimWrapper(make_optimizer(self.optimizer_param_groups(), train), clip_grad=clip)
         m = self.config.mutator

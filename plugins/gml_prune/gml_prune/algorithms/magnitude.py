@@ -13,8 +13,7 @@ from typing import Any
 
 import torch
 
-from gml_core.algorithms import BuildContext
-from gml_core.errors import ConfigError
+from gml_core.api import BuildContext, ConfigError
 
 from ..budget import resolve_target
 from ..config import MagnitudePruningConfig

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping
 import torch
 from torch import nn
 
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core.api import ConfigError, GmlUserError
 
 from ..engine import check_backend, quantized_engine, quiet
 from ..qconfig import QConfigOverride, make_qconfig
@@ -19,8 +19,7 @@ _BN_FROZEN = "_gml_qat_bn_frozen"
 
 
 def _structure_custom(custom: Mapping[str, Any] | None) -> dict[str, QConfigOverride]:
-    from gml_core.config.converter import structure
-
+    from gml_core.api import structure
     out: dict[str, QConfigOverride] = {}
     for name, value in (custom or {}).items():
         out[name] = value if isinstance(value, QConfigOverride) else \
@@ -53,8 +52,7 @@ class Quantizer:
     # -- public API ---------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
         """Plain-data arguments that rebuild this quantizer (stored with int8 exports)."""
-        from gml_core.config.converter import converter
-
+        from gml_core.api import converter
         return {"type": type(self).__name__, "backend": self.backend, "input_layer": self.input_layer,
                 "output_layer": self.output_layer,
                 "custom_qconfig": {k: _drop_none(converter.unstructure(v)) for k, v in self.custom_qconfig.items()},
@@ -76,7 +74,6 @@ class Quantizer:
     def freeze_bn(self, prepared: nn.Module) -> None:
         """Stop updating BN statistics; fused QAT modules switch to the running statistics."""
         import torch.ao.nn.intrinsic.qat as nniqat
-
         from torch.ao.nn.intrinsic import _FusedModule
 
         prepared.apply(nniqat.freeze_bn_stats)

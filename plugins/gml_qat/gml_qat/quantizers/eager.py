@@ -7,7 +7,7 @@ from typing import Any, Literal, Mapping, Optional
 import torch
 from torch import nn
 
-from gml_core.errors import ConfigError, GmlUserError, did_you_mean
+from gml_core.api import ConfigError, GmlUserError, did_you_mean
 
 from ..qconfig import QConfigOverride
 from ..regions import check_name, execution_order, lookup

@@ -6,7 +6,7 @@ from typing import Any, Literal, Optional
 
 from torch import nn
 
-from gml_core.errors import GmlUserError
+from gml_core.api import GmlUserError
 
 from ..qconfig import QConfigOverride
 from .base import Quantizer

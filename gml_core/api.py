@@ -1,0 +1,111 @@
+"""The public API of gml-core: the one module a plugin imports.
+
+Everything a plugin needs is re-exported here; every other module of ``gml_core`` is
+private and may change between releases. Importing this module is cheap: names load
+lazily on first access, so ``from gml_core.api import hookimpl`` in a ``plugin.py``
+does not import torch or mmengine.
+
+Groups (see docs/plugins.md for the contract they form):
+
+- hooks: ``hookimpl``, ``hookspec`` (for the hookspecs a plugin adds), ``registry``,
+  ``PluginHost``, ``get_host``
+- errors: ``GmlUserError``, ``ConfigError``, ``did_you_mean``, ``one_of``, ``join_path``
+- configs: ``AlgorithmConfig``, ``TrainConfig``, ``RuntimeConfig``, ``RunConfig``,
+  ``ComponentSpec``, ``component_field``, ``structure``, ``converter``, ``at_least``,
+  ``positive``, ``load_config``
+- components: ``resolve_component``, ``build_component``, ``check_component``,
+  ``check_components``, ``accepts``, ``explicit_model_spec``
+- algorithms and data: ``GmlAlgorithm``, ``BuildContext``, ``DataInfo``, ``DataBundle``,
+  ``RunInfo``, ``evaluate_model``, ``topk_correct``
+- search spaces: ``Int``, ``Real``, ``Categorical``, ``SpaceItem``, ``space_item``
+- checkpoints and files: ``load_checkpoint``, ``save_checkpoint``, ``extract_state_dict``,
+  ``load_weights``, ``atomic_write``, ``atomic_write_bytes``, ``atomic_write_text``
+- measurement and training: ``count_params``, ``count_flops``, ``format_count``,
+  ``parse_count``, ``COUNT_UNITS``, ``make_optimizer``, ``make_optim_wrapper``
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> "private_module:attribute"
+_EXPORTS: dict[str, str] = {
+    # hooks and plugins
+    "hookimpl": "gml_core.hookspecs:hookimpl",
+    "hookspec": "gml_core.hookspecs:hookspec",
+    "PluginHost": "gml_core.plugins:PluginHost",
+    "get_host": "gml_core.plugins:get_host",
+    "registry": "gml_core.plugins:registry",
+    # errors
+    "GmlUserError": "gml_core.errors:GmlUserError",
+    "ConfigError": "gml_core.errors:ConfigError",
+    "did_you_mean": "gml_core.errors:did_you_mean",
+    "one_of": "gml_core.errors:one_of",
+    "join_path": "gml_core.config.converter:join_path",
+    # configs
+    "AlgorithmConfig": "gml_core.config.schema:AlgorithmConfig",
+    "TrainConfig": "gml_core.config.schema:TrainConfig",
+    "RuntimeConfig": "gml_core.config.schema:RuntimeConfig",
+    "RunConfig": "gml_core.config.schema:RunConfig",
+    "at_least": "gml_core.config.schema:at_least",
+    "positive": "gml_core.config.schema:positive",
+    "ComponentSpec": "gml_core.config.spec:ComponentSpec",
+    "component_field": "gml_core.config.converter:component_field",
+    "structure": "gml_core.config.converter:structure",
+    "converter": "gml_core.config.converter:converter",
+    "load_config": "gml_core.config.loader:load_config",
+    # components
+    "resolve_component": "gml_core.components:resolve",
+    "build_component": "gml_core.components:build",
+    "check_component": "gml_core.components:check_component",
+    "check_components": "gml_core.components:check_components",
+    "accepts": "gml_core.components:accepts",
+    "explicit_model_spec": "gml_core.components:explicit_model_spec",
+    # algorithms, data, evaluation
+    "GmlAlgorithm": "gml_core.algorithms.base:GmlAlgorithm",
+    "BuildContext": "gml_core.algorithms.base:BuildContext",
+    "DataInfo": "gml_core.algorithms.base:DataInfo",
+    "DataBundle": "gml_core.data:DataBundle",
+    "RunInfo": "gml_core.training.run_info:RunInfo",
+    "evaluate_model": "gml_core.training.metric:evaluate_model",
+    "topk_correct": "gml_core.training.metric:topk_correct",
+    # search spaces
+    "SpaceItem": "gml_core.space:SpaceItem",
+    "Int": "gml_core.space:Int",
+    "Real": "gml_core.space:Real",
+    "Categorical": "gml_core.space:Categorical",
+    "space_item": "gml_core.space:space_item",
+    # checkpoints and files
+    "load_checkpoint": "gml_core.checkpoint:load_file",
+    "save_checkpoint": "gml_core.checkpoint:atomic_save",
+    "extract_state_dict": "gml_core.checkpoint:extract_state_dict",
+    "load_weights": "gml_core.checkpoint:load_weights",
+    "atomic_write": "gml_core.atomic:atomic_write",
+    "atomic_write_bytes": "gml_core.atomic:atomic_write_bytes",
+    "atomic_write_text": "gml_core.atomic:atomic_write_text",
+    # measurement and training helpers
+    "count_params": "gml_core.resources:count_params",
+    "count_flops": "gml_core.resources:count_flops",
+    "format_count": "gml_core.resources:format_count",
+    "parse_count": "gml_core.resources:parse_count",
+    "COUNT_UNITS": "gml_core.resources:UNITS",
+    "make_optimizer": "gml_core.training.optim:make_optimizer",
+    "make_optim_wrapper": "gml_core.training.optim:make_optim_wrapper",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'gml_core.api' has no attribute '{name}'")
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
