@@ -41,8 +41,8 @@ def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int) -> 
 
 
 def gml_run(config: Path, overrides: list[str]) -> dict:
-    from gml_core.config.loader import load_config
-    from gml_core.training.runner import run
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.training.runner import run
 
     start = time.perf_counter()
     with warnings.catch_warnings():
