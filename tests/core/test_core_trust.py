@@ -305,3 +305,25 @@ def test_mlflow_run_names_are_unique_per_run(tmp_path):
                            capture_output=True, text=True, check=True)
     names.add(other.stdout.strip())
     assert len(names) == 2 and all(n.startswith("wd-") for n in names)
+
+
+def test_trust_checkpoint_applies_to_resume(gml, tmp_path):
+    import argparse
+
+    cfg = config(tmp_path, epochs=1)
+    assert gml("run", str(cfg), *QUIET).returncode == 0
+    wd = tmp_path / "wd"
+    ckpt = torch.load(wd / "epoch_1.pth", weights_only=True)
+    ckpt["meta"]["foreign"] = argparse.Namespace(origin="another tool")  # a global safe loading refuses
+    torch.save(ckpt, wd / "epoch_1.pth")
+    two = config(tmp_path, epochs=2, name="two")
+    trusted = gml("run", str(two), "--resume", "--trust-checkpoint", *QUIET)
+    assert trusted.returncode == 0, trusted.stderr[-2000:]
+    assert f"--resume: continuing from {wd / 'epoch_1.pth'}" in trusted.stdout
+    ckpt["meta"]["epoch"], ckpt["meta"]["foreign"] = 1, argparse.Namespace(origin="again")
+    for name in ("epoch_2.pth", "epoch_1.pth"):
+        torch.save(ckpt, wd / name)
+    refused = gml("run", str(config(tmp_path, epochs=3, name="three")), "--resume", *QUIET)
+    assert refused.returncode == 0
+    assert "epoch_2.pth needs pickle globals that safe loading refuses" in refused.stdout
+    assert "starting from scratch" in refused.stdout
