@@ -99,7 +99,7 @@ def main() -> None:
             wd = root / f"{mode}-{i}"
             when = kill_at_checkpoint(cfg, wd, rng) if mode == "checkpoint" else kill_at_random(cfg, wd, rng, duration)
             code, line = finish(cfg, wd, resume=True)
-            row = {"killed_after_s": round(when, 2), "resume_exit": code, "resume": line,
+            row = {"killed_after_s": round(when, 2), "resume_exit": code, "resume": line.replace(f"{root}/", ""),
                    "top1": top1(wd) if code == 0 else None}
             results[mode].append(row)
             print(mode, i, row, flush=True)
