@@ -64,10 +64,11 @@ def test_attention_transfer_by_hand():
     # teacher (1, 1, 1, 2): [2, 0] -> [4, 0] -> [1, 0]; channel counts may differ
     t = torch.tensor([[[[2.0, 0.0]]]])
     q = 1 / math.sqrt(5)
-    expected = ((q - 1) ** 2 + (2 * q) ** 2) / 2
-    assert expected == pytest.approx(0.552786, abs=1e-6)
-    assert ATLoss()(s, t).item() == pytest.approx(expected, rel=1e-6)
-    assert ATLoss(loss_weight=1000.0)(s, t).item() == pytest.approx(1000 * expected, rel=1e-6)
+    mean_sq = ((q - 1) ** 2 + (2 * q) ** 2) / 2   # mean over batch and positions
+    assert mean_sq == pytest.approx(0.552786, abs=1e-6)
+    # the paper's beta / 2 factor: loss_weight is beta, so beta = 1000 gives 500 * mean_sq
+    assert ATLoss()(s, t).item() == pytest.approx(mean_sq / 2, rel=1e-6)
+    assert ATLoss(loss_weight=1000.0)(s, t).item() == pytest.approx(500 * mean_sq, rel=1e-6)
     with pytest.raises(ValueError, match="spatial"):
         ATLoss()(s, torch.zeros(1, 1, 2, 1))
 
