@@ -58,6 +58,14 @@ def test_mse_hint_loss():
     assert MSELoss(reduction="batchmean", loss_weight=2.0)(s, t).item() == pytest.approx(2 * 5 / 2)
 
 
+def test_fitnet_paper_term_is_half_the_per_sample_squared_norm():
+    # Romero et al.: 1/2 ||u_h - r(v_g)||^2 per sample = MSELoss(reduction="batchmean", loss_weight=0.5)
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 4, 2, 2, generator=g)
+    paper = sum(0.5 * float(((s[i] - t[i]) ** 2).sum()) for i in range(3)) / 3
+    assert MSELoss(reduction="batchmean", loss_weight=0.5)(s, t).item() == pytest.approx(paper, rel=1e-6)
+
+
 def test_attention_transfer_by_hand():
     # student (1, 2, 1, 2): channels [1, 0] and [1, 2] -> mean_c F^2 = [1, 2] -> [1, 2] / sqrt(5)
     s = torch.tensor([[[[1.0, 0.0]], [[1.0, 2.0]]]])
