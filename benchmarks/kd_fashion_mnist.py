@@ -35,8 +35,16 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs" / "kd"
 METHODS = ["alone", "kd", "meal", "at", "ft", "fitnet", "ab"]
 AT_POSITIONS = (14 * 14, 7 * 7)   # stages 2 and 3 of SmallCNN on 28x28 inputs
+_HEADS = "algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg"
+#: ablation rows against the shipped configs (not run by default): the former KD temperature, and
+#: AT / FT without the KD term that their shipped configs add (its weight set to 0)
+VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
+            "at_only": ("at", [f"{_HEADS}[2].head.loss.loss_weight=0.0"]),
+            "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"])}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
-          "ab": "AB (init stage, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)"}
+          "ab": "AB (init stage, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
+          "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
+          "ft_only": "FT alone (no KD term)"}
 
 
 def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int) -> list[str]:
@@ -61,6 +69,10 @@ def gml_run(config: Path, overrides: list[str], threads: int = 1) -> dict:
 
 
 def method_overrides(method: str, teachers: list[Path]) -> tuple[Path, list[str]]:
+    if method in VARIANTS:
+        base, extra = VARIANTS[method]
+        config, out = method_overrides(base, teachers)
+        return config, out + extra
     if method == "alone":
         return CONFIGS / "teacher_digits.toml", ["algorithm.model.width=4"]
     t = "algorithm.distiller.distill_cfg.teacher"
@@ -136,7 +148,7 @@ def paired(rows: list[dict], base: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS + list(VARIANTS))
     parser.add_argument("--train-limit", type=int, default=10000, help="first N training images (0: all 60,000)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--teacher-epochs", type=int, default=12)
