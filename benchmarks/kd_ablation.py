@@ -210,7 +210,7 @@ class Run:
 def load_data(train_limit: int, device: str):
     import torch
 
-    from gml_core.data.fashion_mnist import fashion_mnist
+    from gml_core._internal.data.fashion_mnist import fashion_mnist
 
     bundle = fashion_mnist()
     x, y = bundle.train.tensors
@@ -226,16 +226,16 @@ def load_data(train_limit: int, device: str):
 def train_one(job: dict, data: tuple, teachers: list[str], work: Path) -> dict:
     import torch
 
-    from gml_core.algorithms import BuildContext, DataInfo
-    from gml_core.config.loader import check_components, structure_algorithm
-    from gml_core.config.schema import TrainConfig
-    from gml_core.plugins import get_host
-    from gml_core.training.optim import make_optim_wrapper
+    from gml_core._internal.algorithms import BuildContext, DataInfo
+    from gml_core._internal.config.loader import check_components, structure_algorithm
+    from gml_core._internal.config.schema import TrainConfig
+    from gml_core._internal.plugins import get_host
+    from gml_core._internal.training.optim import make_optim_wrapper
 
     x_tr, y_tr, x_va, y_va, device = data
     source = job["source"]
     if "ship" in source:
-        from gml_core.config.loader import load_config
+        from gml_core._internal.config.loader import load_config
 
         paths = [f'algorithm.distiller.distill_cfg.teacher[{i}].ckpt_path="{t}"' for i, t in enumerate(teachers)]
         paths = paths if source["ship"] == "meal" else paths[:1]

@@ -57,8 +57,8 @@ def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int) -> 
 def gml_run(config: Path, overrides: list[str], threads: int = 1) -> dict:
     import torch
 
-    from gml_core.config.loader import load_config
-    from gml_core.training.runner import run
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.training.runner import run
 
     torch.set_num_threads(threads)
     start = time.perf_counter()

@@ -35,10 +35,10 @@ import torch.nn.functional as F
 
 
 def build_algorithm(case: str, image: int, batch: int):
-    from gml_core.algorithms import BuildContext, DataInfo
-    from gml_core.config.loader import check_components, structure_algorithm
-    from gml_core.config.schema import TrainConfig
-    from gml_core.plugins import get_host
+    from gml_core._internal.algorithms import BuildContext, DataInfo
+    from gml_core._internal.config.loader import check_components, structure_algorithm
+    from gml_core._internal.config.schema import TrainConfig
+    from gml_core._internal.plugins import get_host
 
     heads = [{"student_module": "head.fc", "teacher_module": "head.fc",
               "head": {"type": "BaseDistillationHead", "name": "kd",

@@ -34,10 +34,10 @@ OVERRIDES = {"sandwich4-labels": ['algorithm.model.head.distiller_mode="none"']}
 
 
 def run(plan: str, epochs: int) -> list[float]:
-    from gml_core.algorithms import BuildContext
-    from gml_core.components import build
-    from gml_core.config.loader import load_config
-    from gml_core.plugins import get_host
+    from gml_core._internal.algorithms import BuildContext
+    from gml_core._internal.components import build
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.plugins import get_host
     from gml_nas.evaluation import calibrate_bn, evaluate_accuracy
 
     cfg = load_config(REPO / "configs/nas/bignas_fashion_mnist.toml",

@@ -47,8 +47,8 @@ def cifar_spec() -> dict:
 
 
 def build(spec: dict) -> nn.Module:
-    from gml_core.components import build as build_component
-    from gml_core.config.spec import ComponentSpec
+    from gml_core._internal.components import build as build_component
+    from gml_core._internal.config.spec import ComponentSpec
 
     return build_component("model", ComponentSpec(spec["type"], {k: v for k, v in spec.items() if k != "type"}))
 

@@ -108,8 +108,8 @@ def measure_latencies(root: Path, names: list[str], width: int, rounds: int = 5)
 
     import torch
 
-    from gml_core.algorithms import BuildContext, DataInfo
-    from gml_core.config.spec import ComponentSpec
+    from gml_core._internal.algorithms import BuildContext, DataInfo
+    from gml_core._internal.config.spec import ComponentSpec
     from gml_prune.report import measure_latency
 
     torch.set_num_threads(1)

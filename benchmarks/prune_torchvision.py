@@ -2,7 +2,7 @@
 
 Both tools prune the same randomly initialised model with L1-norm channel importance
 and a uniform per-layer ratio found by bisection so that FLOPs <= target; the final
-classifier is kept. Params and FLOPs use gml_core.resources (torch's flop counter)
+classifier is kept. Params and FLOPs use gml_core._internal.resources (torch's flop counter)
 for both. Latency: median of interleaved rounds (unpruned, gml, Torch-Pruning) of
 median-of-N forward passes, batch 1, in this process's thread setting.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torchvision
 
-from gml_core.resources import count_flops, count_params
+from gml_core._internal.resources import count_flops, count_params
 from gml_prune.export import prune_model
 from gml_prune.flops import FlopsModel
 from gml_prune.graph import analyze

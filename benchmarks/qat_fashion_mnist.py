@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def gml_run(config: str, work_dir: Path, overrides: list[str]) -> dict:
-    from gml_core.config.loader import load_config
-    from gml_core.training.runner import run
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.training.runner import run
 
     cfg = load_config(REPO / config, ["runtime.progress=false", *overrides], work_dir=str(work_dir))
     result = run(cfg)
@@ -45,8 +45,8 @@ def ptq_top1(checkpoint: Path, backend: str, calib: int, bundle, weight_bits: in
     from torch.ao.quantization import QConfig, get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-    from gml_core.checkpoint import load_weights
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.checkpoint import load_weights
+    from gml_core._internal.models.small_cnn import SmallCNN
     from gml_qat.engine import quantized_engine, quiet
     from gml_qat.quantizers.fx import backend_config
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--reuse-fp32", action="store_true", help="skip step 1 when its checkpoint exists")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    from gml_core.data.fashion_mnist import fashion_mnist
+    from gml_core._internal.data.fashion_mnist import fashion_mnist
 
     start = time.time()
     fp32_dir, qat_dir = args.work_dir / "fp32", args.work_dir / f"iao_w{args.weight_bits}_lr{args.qat_lr:g}"

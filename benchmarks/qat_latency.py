@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import torch
 
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.models.small_cnn import SmallCNN
 from gml_qat.export import to_torchscript, torchscript_bytes
 from gml_qat.quantizers.eager import TorchDefaultQuantizer
 from gml_qat.quantizers.fx import FxQuantizer

@@ -18,7 +18,7 @@ import warnings
 
 import torch
 
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.models.small_cnn import SmallCNN
 
 
 def median_ms(fn, x: torch.Tensor, runs: int = 30) -> float:

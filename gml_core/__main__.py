@@ -1,6 +1,6 @@
 """``python -m gml_core`` is the ``gml`` command."""
 
-from .cli import main
+from ._internal.cli import main
 
 if __name__ == "__main__":
     main()

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from gml_core.config.loader import apply_overrides, load_config, parse_override
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core._internal.config.loader import apply_overrides, load_config, parse_override
+from gml_core._internal.errors import ConfigError, GmlUserError
 
 BASE = """
 [data]
@@ -135,7 +135,7 @@ def test_literal_error_lists_choices_with_did_you_mean(tmp_path):
 def test_cross_field_config_error_keeps_its_own_path():
     import attrs
 
-    from gml_core.config import structure
+    from gml_core._internal.config import structure
 
     @attrs.frozen
     class Inner:
@@ -158,8 +158,8 @@ def test_cross_field_config_error_keeps_its_own_path():
 def test_config_show_keeps_the_algorithm_class_fields(tmp_path, monkeypatch):
     import sys
 
-    from gml_core import plugins
-    from gml_core.config.loader import config_to_dict
+    from gml_core._internal import plugins
+    from gml_core._internal.config.loader import config_to_dict
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "gml_hello_plugin"))
     monkeypatch.setattr(sys, "path", sys.path)

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from gml_core.data.digits import digits
-from gml_core.data.fashion_mnist import fashion_mnist, find_root
-from gml_core.data.folders import cifar10, imagefolder
-from gml_core.errors import GmlUserError
-from gml_core.resources import count_flops, count_params, format_count, parse_count
+from gml_core._internal.data.digits import digits
+from gml_core._internal.data.fashion_mnist import fashion_mnist, find_root
+from gml_core._internal.data.folders import cifar10, imagefolder
+from gml_core._internal.errors import GmlUserError
+from gml_core._internal.resources import count_flops, count_params, format_count, parse_count
 
 
 def test_digits_split_is_deterministic_and_stratified():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gml_core import hookspecs
-from gml_core.errors import GmlUserError
-from gml_core.plugins import PluginHost
+from gml_core._internal import hookspecs
+from gml_core._internal.errors import GmlUserError
+from gml_core._internal.plugins import PluginHost
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,12 +39,15 @@ def test_builtins_are_a_plugin_with_provenance():
     assert "SmallCNN" in host.provides("gml-core builtin")["model"]
 
 
-def test_duplicate_name_names_both_distributions():
-    a = module("pa", gml_register_loss=registrar("loss", "DupLoss"))
+def test_duplicate_name_fails_only_its_lookup_naming_both_distributions():
+    a = module("pa", gml_register_loss=registrar("loss", "DupLoss", "OnlyA"))
     b = module("pb", gml_register_loss=registrar("loss", "DupLoss"))
     host = PluginHost(autoload=False, extra_plugins={"a": a, "b": b})
-    with pytest.raises(GmlUserError, match=r"duplicate loss name 'DupLoss'.*plugin a.*plugin b"):
-        host.registries
+    assert host.registry("loss").entry("OnlyA").plugin == "a"  # other names keep working
+    with pytest.raises(GmlUserError, match=r"loss name 'DupLoss' is registered by \(local\) \(plugin a\) "
+                                           r"and by \(local\) \(plugin b\)"):
+        host.registry("loss").get("DupLoss")
+    assert host.clashes("a") == host.clashes("b") == host.clashes()
 
 
 def test_unknown_hook_implementation_marks_plugin_broken():
@@ -55,11 +58,36 @@ def test_unknown_hook_implementation_marks_plugin_broken():
     assert "did you mean 'gml_register_loss'" in info.error
 
 
-def test_every_hookspec_is_documented():
+def _documented_signatures() -> dict[str, list[str]]:
     text = (REPO / "docs" / "hooks.md").read_text()
-    specs = [n for n in dir(hookspecs) if n.startswith("gml_")]
-    missing = [n for n in specs if f"`{n}" not in text]
-    assert not missing, f"hookspecs without an entry in docs/hooks.md: {missing}"
+    return {m.group(1): [a.strip() for a in m.group(2).split(",") if a.strip()]
+            for m in re.finditer(r"`(gml_\w+)\(([^)]*)\)`", text)}
+
+
+def _plugin_hookspec_modules():
+    import importlib
+
+    for name in ("gml_hpo.hookspecs", "gml_qat.hookspecs", "gml_kd.hookspecs"):
+        try:
+            yield importlib.import_module(name)
+        except ImportError:
+            continue
+
+
+def test_every_hookspec_is_documented_with_its_signature_and_typed():
+    import inspect
+
+    documented = _documented_signatures()
+    for mod in (hookspecs, *_plugin_hookspec_modules()):
+        for name in [n for n in dir(mod) if n.startswith("gml_")]:
+            fn = getattr(mod, name)
+            if not hasattr(fn, "gml_spec"):
+                continue
+            params = inspect.signature(fn).parameters
+            assert name in documented, f"{mod.__name__}.{name} has no entry in docs/hooks.md"
+            assert documented[name] == list(params), (name, documented[name], list(params))
+            untyped = [p for p, v in params.items() if v.annotation is inspect.Parameter.empty]
+            assert not untyped and fn.__doc__, f"{name}: every parameter annotated and documented ({untyped})"
 
 
 def _dist(tmp: Path, name: str, ep_name: str, target: str) -> None:
@@ -70,7 +98,10 @@ def _dist(tmp: Path, name: str, ep_name: str, target: str) -> None:
 
 
 def _plugins_json(gml, tmp_path, env=None):
-    result = gml("plugins", "--json", env={"PYTHONPATH": str(tmp_path), **(env or {})})
+    import os
+
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    result = gml("plugins", "--json", env={"PYTHONPATH": path, **(env or {})})
     assert result.returncode == 0, result.stderr
     return {row["name"]: row for row in json.loads(result.stdout)}
 
@@ -92,7 +123,8 @@ def test_hello_plugin_discovered_through_entry_points_and_usable(gml, tmp_path):
     src = str(REPO / "examples" / "gml_hello_plugin")
     env = {"PYTHONPATH": f"{tmp_path}:{src}"}
     rows = _plugins_json(gml, tmp_path, env)
-    assert rows["hello"]["provides"] == {"algorithm": ["HelloMixup"], "loss": ["HelloFocalLoss"]}
+    assert rows["hello"]["provides"] == {"algorithm": ["HelloMixup"], "loss": ["HelloFocalLoss"],
+                                       "searcher": ["HelloLocalSearcher"]}
     config = tmp_path / "hello.toml"
     config.write_text('[data]\ntype = "digits"\n[train]\nepochs = 1\n[runtime]\nprogress = false\n'
                       f'work_dir = "{tmp_path / "wd"}"\n'
@@ -103,7 +135,7 @@ def test_hello_plugin_discovered_through_entry_points_and_usable(gml, tmp_path):
     summary = json.loads((tmp_path / "wd" / "summary.json").read_text())
     assert summary["metrics"]["accuracy/top1"] > 30
     # the same name disabled: the config then fails with the known list
-    off = gml("config", "check", str(config), env={**env, "GML_LOAD_PLUGINS": "nothing"})
+    off = gml("config", "check", str(config), env={**env, "GML_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert off.returncode == 2 and "unknown algorithm 'HelloMixup'" in off.stderr
 
 
@@ -123,7 +155,7 @@ def test_disable_autoload_and_load_list(gml, tmp_path):
 def test_plugins_and_help_do_not_import_torch(tmp_path):
     import subprocess
 
-    code = ("import sys; from gml_core.cli import main\n"
+    code = ("import sys; from gml_core._internal.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             "print('TORCH' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)")
     for args in (["plugins"], ["--help"]):
@@ -165,3 +197,20 @@ def test_plugin_whose_hook_crashes_is_marked_broken():
     assert "GoodLoss" in host.registry("loss")
     info = host.plugin_info("crash")
     assert info.broken and info.error == "gml_register_loss: RuntimeError: registry exploded"
+
+
+def test_hello_searcher_follows_the_searcher_contract(monkeypatch):
+    """The example plugin's searcher works inside gml-hpo: valid suggestions, local moves near the best."""
+    pytest.importorskip("gml_hpo")
+    monkeypatch.syspath_prepend(str(REPO / "examples" / "gml_hello_plugin"))
+    from gml_hello.local_search import HelloLocalSearcher
+    from gml_hpo.space import Dim, SearchSpace
+
+    space = SearchSpace([Dim("x", "Real", 0.0, 1.0), Dim("n", "Int", 1, 8, values=tuple(range(1, 9)))])
+    searcher = HelloLocalSearcher(space, seed=0)
+    for _ in range(40):
+        params = searcher.suggest([])
+        assert space.contains(params)
+        searcher.observe(params, -(params["x"] - 0.3) ** 2 - 0.01 * (params["n"] - 4) ** 2)
+    best = max(searcher.history, key=lambda h: h[1])[0]
+    assert abs(best["x"] - 0.3) < 0.1

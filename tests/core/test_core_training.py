@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gml_core.checkpoint import load_file, load_weights
-from gml_core.errors import GmlUserError
+from gml_core._internal.checkpoint import load_file, load_weights
+from gml_core._internal.errors import GmlUserError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_run_summary_checkpoints_and_resume(gml, tmp_path):
 def test_load_weights_from_gml_checkpoint(tmp_path, gml):
     result = gml("run", str(config(tmp_path, 1)))
     assert result.returncode == 0, result.stderr[-3000:]
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.models.small_cnn import SmallCNN
 
     model = SmallCNN(width=4)
     load_weights(model, tmp_path / "wd" / "best.pth")
@@ -99,14 +99,14 @@ def test_distributed_two_processes_train_identical_weights(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(
         "import sys, torch, torch.distributed as dist\n"
-        "from gml_core.hookspecs import hookimpl\n"
+        "from gml_core._internal.hookspecs import hookimpl\n"
         "class P:\n"
         "    @hookimpl\n"
         "    def gml_on_evaluate(self, algorithm, iteration, epoch, metrics):\n"
         f"        torch.save(algorithm.state_dict(), r'{tmp_path}/rank%d.pth' % dist.get_rank())\n"
-        "from gml_core import plugins\n"
+        "from gml_core._internal import plugins\n"
         "host = plugins.get_host(); host.pm.register(P(), name='probe')\n"
-        "from gml_core.cli import main\n"
+        "from gml_core._internal.cli import main\n"
         "main(sys.argv[1:])\n")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
            str(probe), "run", str(cfg), "--launcher", "pytorch"]
@@ -140,7 +140,7 @@ def test_load_from_and_tensorboard_backend(gml, tmp_path):
 
 
 def test_load_weights_picks_the_model_part_and_reports_shape_mismatch(tmp_path):
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.models.small_cnn import SmallCNN
 
     model = SmallCNN(width=4)
     state = {f"model.{k}": v for k, v in model.state_dict().items()}

@@ -114,7 +114,7 @@ def test_median_stop_early_stops_a_poor_trial_keeping_its_last_values(kit):
 def test_existing_task_is_refused_and_invalid_files_write_nothing(kit, capsys):
     import pytest
 
-    from gml_core.errors import ConfigError, GmlUserError
+    from gml_core._internal.errors import ConfigError, GmlUserError
 
     data = cmd_task(kit, "once", ["true"])
     kit.run(data)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from gml_core.plugins import get_host
+from gml_core._internal.plugins import get_host
 
 
 def test_registrations_and_provenance():

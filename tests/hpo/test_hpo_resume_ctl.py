@@ -116,7 +116,7 @@ def test_ctl_stop_cancels_running_trials_and_resume_continues(kit):
 
 
 def test_gml_search_subcommands(kit):
-    from gml_core.cli import main
+    from gml_core._internal.cli import main
 
     kit.run(kit.task("viagml", "true {x}", {"x": {"type": "Categorical", "data": [1]}}))
     res = subprocess.run([str(BIN / "gml"), "search", "ctl", "list"], cwd=kit.root, capture_output=True, text=True)

@@ -83,7 +83,7 @@ def test_skopt_handles_mixed_spaces_pending_points_and_failures():
 
 
 def test_searchers_come_from_the_registry(tmp_path):
-    from gml_core.plugins import registry
+    from gml_core._internal.plugins import registry
 
     reg = registry("searcher")
     assert {"GridSearcher", "BatchSearcher", "RandomSearcher", "SkoptSearcher", "EvolutionSearcher"} <= set(reg.names())

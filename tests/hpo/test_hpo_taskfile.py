@@ -8,7 +8,7 @@ import pytest
 import yaml
 from hpo_helpers import BIN
 
-from gml_core.errors import ConfigError
+from gml_core._internal.errors import ConfigError
 from gml_hpo.taskfile import load_task, parse_duration
 
 
@@ -31,8 +31,8 @@ def test_every_problem_is_reported_at_once_with_its_key_path(tmp_path):
         "pavi": {"compare": "x"},
     }
     p = problems_of(raw, tmp_path)
-    assert "lower (1.0) must be smaller than upper (0.1)" in p["task.search_args.lr"]
-    assert "expected an integer >= 1, got 0" in p["task.search_args.n.step"]
+    assert "upper (0.1) must be greater than lower (1.0)" in p["task.search_args.lr.upper"]
+    assert "must be positive, got 0" in p["task.search_args.n.step"]
     assert "no file matches" in p["task.search_args.cfg.path"]
     assert "'{arch_w}' is filled by no search arg" in p["task.template"]
     assert "not used by task.template" in p["task.search_args.n"]

@@ -122,7 +122,7 @@ def test_server_uri_and_missing_mlflow_message(tmp_path, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
-    from gml_core.errors import GmlUserError
+    from gml_core._internal.errors import GmlUserError
 
     with pytest.raises(GmlUserError, match=r"gml-hpo\[mlflow\]"):
         MlflowTracker(MlflowOptions(), task_dir=tmp_path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from slurm_fakes import FakeRunner, completed, from_recording, recorded
 
-from gml_core.config import structure
-from gml_core.errors import ConfigError
+from gml_core._internal.config import structure
+from gml_core._internal.errors import ConfigError
 from gml_hpo.executors.base import SENTINEL, JobState, TrialLaunch
 from gml_hpo.executors.slurm import (
     JOB_ID_FILE,

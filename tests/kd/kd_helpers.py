@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from gml_core.algorithms import BuildContext, DataInfo
-from gml_core.config.loader import check_components, structure_algorithm
-from gml_core.config.schema import TrainConfig
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.algorithms import BuildContext, DataInfo
+from gml_core._internal.config.loader import check_components, structure_algorithm
+from gml_core._internal.config.schema import TrainConfig
+from gml_core._internal.models.small_cnn import SmallCNN
 
 DATA = DataInfo(10, 1, (16, 16))
 
@@ -43,7 +43,7 @@ def table(ckpt: str | list[str], heads: list[dict], student_width: int = 4, teac
 
 def build(tab: dict, epochs: int = 3, tmp: Path | None = None, **train: Any):
     """Structure, check and build an algorithm exactly as ``gml run`` does."""
-    from gml_core.plugins import get_host
+    from gml_core._internal.plugins import get_host
 
     config = structure_algorithm(tab)
     check_components(config)
@@ -65,6 +65,6 @@ class FakeRun:
         self.val_loader = batches
 
     def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
-        from gml_core.training.metric import evaluate_model
+        from gml_core._internal.training.metric import evaluate_model
 
         return evaluate_model(model, self.val_loader, 10)

@@ -4,9 +4,9 @@ import pytest
 import torch
 from kd_helpers import FakeRun, batch, build, head, save_teacher, table
 
-from gml_core.config.loader import structure_algorithm
-from gml_core.errors import ConfigError, GmlUserError
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.config.loader import structure_algorithm
+from gml_core._internal.errors import ConfigError, GmlUserError
+from gml_core._internal.models.small_cnn import SmallCNN
 from gml_kd.config import InplaceDistillerConfig, TeacherDistillerConfig
 from gml_kd.inplace import WidthMasker
 
@@ -165,8 +165,8 @@ def test_pretrained_student_init(tmp_path):
 def test_distiller_api_for_other_algorithms(tmp_path):
     from kd_helpers import DATA
 
-    from gml_core.algorithms import BuildContext
-    from gml_core.config.schema import TrainConfig
+    from gml_core._internal.algorithms import BuildContext
+    from gml_core._internal.config.schema import TrainConfig
     from gml_kd.api import build_distiller, distill_forward
 
     ckpt = tmp_path / "t.pth"
@@ -190,8 +190,8 @@ def test_distiller_api_for_other_algorithms(tmp_path):
 def test_third_party_loss_and_connector_through_the_registrars(tmp_path, monkeypatch):
     import types
 
-    from gml_core import plugins
-    from gml_core.hookspecs import hookimpl
+    from gml_core._internal import plugins
+    from gml_core._internal.hookspecs import hookimpl
 
     class HalfConnector(torch.nn.Module):
         def __init__(self, in_channels: int = 1):

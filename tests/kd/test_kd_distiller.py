@@ -6,8 +6,8 @@ import pytest
 import torch
 from kd_helpers import FakeRun, batch, build, head, save_teacher, table
 
-from gml_core.errors import GmlUserError
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.errors import GmlUserError
+from gml_core._internal.models.small_cnn import SmallCNN
 from gml_kd.features import FeatureRecorder, resolve_module
 from gml_kd.teachers import TeacherWarning
 
@@ -356,7 +356,7 @@ def test_after_train_reports_teacher_accuracy_and_exports_the_student(tmp_path):
     exported = torch.load(rows["student checkpoint"], weights_only=True)
     assert set(exported["state_dict"]) == set(algo.model.state_dict())
     fresh = SmallCNN(width=4)
-    from gml_core.checkpoint import load_weights
+    from gml_core._internal.checkpoint import load_weights
 
     load_weights(fresh, rows["student checkpoint"])
     assert torch.equal(fresh.head.fc.weight, algo.model.head.fc.weight)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.models.small_cnn import SmallCNN
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs" / "kd"
@@ -20,8 +20,8 @@ QUIET = ["runtime.progress=false", "runtime.log_interval=1000", "runtime.max_kee
 
 def gml(*args: str) -> int:
     """``gml ARGS`` in this process (the real click command, plugins from the environment)."""
-    from gml_core import plugins
-    from gml_core.cli import main
+    from gml_core._internal import plugins
+    from gml_core._internal.cli import main
 
     plugins.set_host(None)
     try:

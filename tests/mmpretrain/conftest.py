@@ -16,6 +16,6 @@ def cifar_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def host():
     """The plugin host (loads gml-mmpretrain, which lets mmengine find ``mmpretrain::`` configs)."""
-    from gml_core.plugins import get_host
+    from gml_core._internal.plugins import get_host
 
     return get_host()

@@ -64,8 +64,8 @@ def check_inference(result, cifar_root, gml_model) -> None:
     import torch
     from mmpretrain import ImageClassificationInferencer
 
-    from gml_core.components import build
-    from gml_core.config.spec import ComponentSpec
+    from gml_core._internal.components import build
+    from gml_core._internal.config.spec import ComponentSpec
 
     images, _ = read_cifar_batch(cifar_root / "cifar-10-batches-py" / "test_batch")
     inferencer = ImageClassificationInferencer(model=str(result.config),

@@ -7,9 +7,9 @@ import pytest
 import torch
 from mmp_helpers import CLASSES, CONFIGS, read_cifar_batch
 
-from gml_core.components import build
-from gml_core.config.spec import ComponentSpec
-from gml_core.errors import GmlUserError
+from gml_core._internal.components import build
+from gml_core._internal.config.spec import ComponentSpec
+from gml_core._internal.errors import GmlUserError
 
 CIFAR_MEAN = np.array([125.307, 122.961, 113.8575])
 CIFAR_STD = np.array([51.5865, 50.847, 51.255])
@@ -87,7 +87,7 @@ def test_imagenet_style_folders(host, tmp_path):
 def test_topk_accuracy_matches_mmpretrain_metric():
     from mmpretrain.evaluation import Accuracy
 
-    from gml_core.training.metric import topk_correct
+    from gml_core._internal.training.metric import topk_correct
 
     gen = torch.Generator().manual_seed(0)
     logits, labels = torch.randn(50, 10, generator=gen), torch.randint(0, 10, (50,), generator=gen)
@@ -98,8 +98,8 @@ def test_topk_accuracy_matches_mmpretrain_metric():
 
 
 def test_gml_digits_with_an_mmpretrain_model(host, tmp_path):
-    from gml_core.algorithms.base import BuildContext
-    from gml_core.config.loader import load_config
+    from gml_core._internal.algorithms.base import BuildContext
+    from gml_core._internal.config.loader import load_config
 
     cfg = load_config(CONFIGS / "resnet18_digits.toml", ["train.batch_size=16"])
     bundle = build("dataset", cfg.data, "data")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gml_core.checkpoint import atomic_save
-from gml_core.errors import GmlUserError
+from gml_core._internal.checkpoint import atomic_save
+from gml_core._internal.errors import GmlUserError
 
 
 def test_gml_model_spec_file_loads_into_mmpretrain(host, tmp_path):
     from mmpretrain.apis import get_model
 
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.models.small_cnn import SmallCNN
     from gml_mmpretrain.export import export_for_mmpretrain
 
     model = SmallCNN(num_classes=10, in_channels=1, width=4).eval()
@@ -49,9 +49,9 @@ def test_exported_config_runs_mmpretrains_test_loop(host, tmp_path):
     from mmengine.runner import Runner
     from torch.utils.data import DataLoader
 
-    from gml_core.components import build
-    from gml_core.config.loader import load_config
-    from gml_core.training.metric import evaluate_model
+    from gml_core._internal.components import build
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.training.metric import evaluate_model
     from gml_mmpretrain.export import export_for_mmpretrain
 
     rng = np.random.default_rng(0)
@@ -99,9 +99,9 @@ def test_nas_subnet_loads_into_mmpretrain(host, tmp_path):
     from mmp_helpers import REPO
     from mmpretrain.apis import get_model
 
-    from gml_core.algorithms.base import BuildContext
-    from gml_core.components import build
-    from gml_core.config.loader import load_config
+    from gml_core._internal.algorithms.base import BuildContext
+    from gml_core._internal.components import build
+    from gml_core._internal.config.loader import load_config
     from gml_mmpretrain.export import export_for_mmpretrain
     from gml_nas.export import export_subnet
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gml_core.components import build
-from gml_core.config.spec import ComponentSpec
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core._internal.components import build
+from gml_core._internal.config.spec import ComponentSpec
+from gml_core._internal.errors import ConfigError, GmlUserError
 
 RESNET18 = {
     "backbone": {"type": "ResNet_CIFAR", "depth": 18, "num_stages": 4, "out_indices": [3], "style": "pytorch"},
@@ -93,7 +93,7 @@ def test_grayscale_digits_adapt_the_backbone(host):
 
 
 def test_unknown_types_and_arguments_did_you_mean(host, tmp_path):
-    from gml_core.config.loader import load_config
+    from gml_core._internal.config.loader import load_config
 
     path = tmp_path / "bad.toml"
     path.write_text(

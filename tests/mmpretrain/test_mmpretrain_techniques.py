@@ -12,10 +12,10 @@ import torch
 from mmp_helpers import CONFIGS, check_inference, narrow, tiny_overrides
 from torch.utils.data import DataLoader
 
-from gml_core.algorithms.base import BuildContext
-from gml_core.components import build
-from gml_core.config.loader import load_config
-from gml_core.training.run_info import RunInfo
+from gml_core._internal.algorithms.base import BuildContext
+from gml_core._internal.components import build
+from gml_core._internal.config.loader import load_config
+from gml_core._internal.training.run_info import RunInfo
 
 
 def build_algorithm(host, config, overrides, work):

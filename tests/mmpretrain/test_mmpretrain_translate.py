@@ -9,7 +9,7 @@ import sys
 import pytest
 from mmp_helpers import CONFIGS, REPO, check_inference, narrow
 
-from gml_core.errors import ConfigError
+from gml_core._internal.errors import ConfigError
 from gml_mmpretrain.translate import MMPretrainConfigWarning, translate
 
 BASE = "mmpretrain::resnet/resnet18_8xb16_cifar10.py"
@@ -18,7 +18,7 @@ BASE = "mmpretrain::resnet/resnet18_8xb16_cifar10.py"
 def test_base_config_becomes_gml_tables(host, tmp_path):
     from mmengine.config import Config
 
-    from gml_core.config.loader import load_config
+    from gml_core._internal.config.loader import load_config
 
     path = tmp_path / "wrap.py"
     path.write_text(f"_base_ = ['{BASE}']\nalgorithm = dict(type='Supervised')\n")
@@ -81,7 +81,7 @@ def test_translation_details():
 
 @pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.py")))
 def test_shipped_python_configs_check(host, name):
-    from gml_core.config.loader import load_config
+    from gml_core._internal.config.loader import load_config
 
     cfg = load_config(CONFIGS / name)
     assert cfg.algorithm.model.type == "mmpretrain.ImageClassifier"
@@ -103,9 +103,9 @@ def test_base_config_with_algorithm_runs_end_to_end(host, cifar_root, tmp_path):
     assert set(summary["metrics"]) == {"accuracy/top1", "accuracy/top5"}
     assert (work / "student.pth").is_file()
 
-    from gml_core.checkpoint import load_weights
-    from gml_core.components import build
-    from gml_core.config.loader import load_config
+    from gml_core._internal.checkpoint import load_weights
+    from gml_core._internal.components import build
+    from gml_core._internal.config.loader import load_config
     from gml_mmpretrain.export import export_for_mmpretrain
 
     result = export_for_mmpretrain(work / "student.pth", tmp_path / "mm", config, overrides)

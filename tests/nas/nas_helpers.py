@@ -40,8 +40,8 @@ def classifier_spec(backbone: dict | None = None, resolution: bool = True, num_c
 
 
 def build_model(spec: dict):
-    from gml_core.components import build
-    from gml_core.config.spec import ComponentSpec
+    from gml_core._internal.components import build
+    from gml_core._internal.config.spec import ComponentSpec
 
     return build("model", ComponentSpec(spec["type"], {k: v for k, v in spec.items() if k != "type"}), "")
 
@@ -95,8 +95,8 @@ def has_slice_ops(module: nn.Module) -> bool:
 
 def make_algorithm(cls, config_cls, **algo):
     """A one-shot NAS algorithm over ``classifier_spec()`` (digits-like 1x12x12 data, 10 classes)."""
-    from gml_core.algorithms import BuildContext, DataInfo
-    from gml_core.config import structure
+    from gml_core._internal.algorithms import BuildContext, DataInfo
+    from gml_core._internal.config import structure
 
     table = {"type": cls.__name__, "model": classifier_spec(), "mutator": {"type": "StatelessMutator", "seed": 3},
              **algo}

@@ -4,7 +4,7 @@ import pytest
 import torch
 from nas_helpers import build_model, cat, classifier_spec, conv_params, has_slice_ops, mbv3_backbone, mbv3_params
 
-from gml_core.errors import ConfigError
+from gml_core._internal.errors import ConfigError
 from gml_nas.classifier import ImageClassifierSearch
 
 
@@ -113,7 +113,7 @@ def test_shufflenet_candidates_have_spos_shapes():
 
 
 def test_imagenet_sized_mobilenet_builds_with_bignas_like_flops():
-    from gml_core.resources import count_flops
+    from gml_core._internal.resources import count_flops
 
     r = lambda lo, hi, st: {"type": "Int", "lower": lo, "upper": hi, "step": st}  # noqa: E731
     space = {

@@ -9,8 +9,8 @@ from mmengine.optim import OptimWrapper
 from nas_helpers import batches, classifier_spec
 from nas_helpers import make_algorithm as make
 
-from gml_core.config import structure
-from gml_core.errors import ConfigError
+from gml_core._internal.config import structure
+from gml_core._internal.errors import ConfigError
 from gml_nas.algorithms.bignas import BigNAS, BigNASConfig, sandwich_size
 from gml_nas.algorithms.spos import SPOS, SPOSConfig
 

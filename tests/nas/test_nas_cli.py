@@ -12,8 +12,8 @@ QUIET = ["runtime.progress=false", "runtime.log_interval=1000", "runtime.max_kee
 
 
 def gml(*args: str) -> int:
-    from gml_core import plugins
-    from gml_core.cli import main
+    from gml_core._internal import plugins
+    from gml_core._internal.cli import main
 
     plugins.set_host(None)
     try:

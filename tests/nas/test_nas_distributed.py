@@ -15,7 +15,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     from nas_helpers import batches
     from nas_helpers import make_algorithm as make
     
-    from gml_core.training.dist import GmlDataParallel, sync_gradients
+    from gml_core._internal.training.dist import GmlDataParallel, sync_gradients
     from gml_nas.algorithms.bignas import BigNAS, BigNASConfig
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)

@@ -5,9 +5,9 @@ import warnings
 import torch
 from nas_helpers import batches, build_model, classifier_spec, has_slice_ops, mbv3_params
 
-from gml_core.algorithms import BuildContext, DataInfo
-from gml_core.checkpoint import load_file
-from gml_core.config.spec import ComponentSpec
+from gml_core._internal.algorithms import BuildContext, DataInfo
+from gml_core._internal.checkpoint import load_file
+from gml_core._internal.config.spec import ComponentSpec
 from gml_nas.evaluation import calibrate_bn
 from gml_nas.export import export_subnet
 from gml_nas.mutator import StatelessMutator
@@ -50,7 +50,7 @@ def test_exported_subnet_matches_the_calibrated_supernet(tmp_path):
 def test_static_subnet_rejects_a_mismatching_subnet():
     import pytest
 
-    from gml_core.errors import ConfigError
+    from gml_core._internal.errors import ConfigError
 
     spec = classifier_spec()
     with pytest.raises(ConfigError, match=r"subnet.backbone.MB_out_channels\[0\]: 12 is not one of 8, 16"):

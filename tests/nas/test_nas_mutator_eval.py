@@ -5,8 +5,8 @@ import torch
 from nas_helpers import batches, build_model, classifier_spec
 from nas_helpers import make_algorithm as make
 
-from gml_core.errors import ConfigError
-from gml_core.resources import count_flops, count_params
+from gml_core._internal.errors import ConfigError
+from gml_core._internal.resources import count_flops, count_params
 from gml_nas.algorithms.bignas import BigNAS, BigNASConfig
 from gml_nas.evaluation import NaiveEvaluator, calibrate_bn, evaluate_accuracy, preserved_bn_state
 from gml_nas.mutator import StatelessMutator

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from gml_core.errors import ConfigError, GmlUserError
+from gml_core._internal.errors import ConfigError, GmlUserError
 from gml_nas.search import EvolutionSearch, random_search
 from gml_nas.search_config import SearchConfig
 from gml_nas.space import SearchSpace

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from gml_core.errors import ConfigError
+from gml_core._internal.errors import ConfigError
 from gml_nas.space import Categorical, Int, Real, SearchSpace
 
 
@@ -15,6 +15,11 @@ def test_item_types():
     assert (names.max_value(), names.min_value(), names.default) == ("b", "a", "b")
     i = Int(16, 33, 8)
     assert i.choices() == [16, 24, 32] and i.default == 32 and i.contains(24) and not i.contains(20)
+    # both bounds inclusive, as in gml-hpo: the seed's "one past the last value" spelling means the same
+    assert Int(16, 32, 8).choices() == [16, 24, 32]
+    assert SearchSpace({"r": {"type": "Int", "lower": 192, "upper": 289, "step": 32}}).items["r"].choices() == \
+        SearchSpace({"r": {"type": "Int", "lower": 192, "upper": 288, "step": 32}}).items["r"].choices() == \
+        [192, 224, 256, 288]
     r = Real(0.5, 1.0)
     rng = random.Random(0)
     assert all(0.5 <= r.sample(rng) <= 1.0 for _ in range(50)) and r.choices() is None
@@ -45,7 +50,7 @@ def test_nested_space_flattens_with_stable_keys():
 
 
 @pytest.mark.parametrize("template, path, message", [
-    ({"x": {"type": "Int", "lower": 5, "upper": 5}}, "ss.x.upper", "must be greater than lower"),
+    ({"x": {"type": "Int", "lower": 5, "upper": 4}}, "ss.x.upper", "must be at least lower"),
     ({"x": {"type": "Int", "lower": 1, "upper": 9, "step": 2, "default": 4}}, "ss.x.default", "1, 3, 5, 7"),
     ({"x": [{"type": "Categorical", "data": [1, 2], "default": 3}]}, "ss.x[0].default", "one of 1, 2"),
     ({"x": {"type": "Categorial", "data": [1]}}, "ss.x.type", "did you mean 'Categorical'"),
@@ -71,5 +76,5 @@ def test_subnet_that_does_not_match_the_space():
     assert "subnet.c[1]: 25 does not match the fixed value 24" in text
     assert "subnet.kk: unknown search-space key (did you mean 'k'?)" in text
     assert "subnet.k: missing" in text
-    with pytest.raises(ConfigError, match=r"subnet.k: 4 is not an integer in range\(3, 8, 2\)"):
+    with pytest.raises(ConfigError, match=r"subnet.k: 4 is not an integer in \[3, 8\] step 2: 3, 5, 7"):
         space.parse_subnet({"c[0]": 8, "k": 4})

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from gml_core.algorithms import BuildContext, DataInfo
-from gml_core.config.loader import load_config
-from gml_core.errors import ConfigError
+from gml_core._internal.algorithms import BuildContext, DataInfo
+from gml_core._internal.config.loader import load_config
+from gml_core._internal.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def test_unknown_keys_are_reported_with_their_path(tmp_path):
 
 
 def test_build_time_errors_name_the_key():
-    from gml_core.config import structure
+    from gml_core._internal.config import structure
     from gml_prune.algorithms.dmcp import DMCP
     from gml_prune.config import DMCPConfig
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from prune_helpers import TwoConv, randomize_bn
 
-from gml_core.algorithms import BuildContext, DataInfo
-from gml_core.config import structure
-from gml_core.config.schema import TrainConfig
-from gml_core.errors import ConfigError
+from gml_core._internal.algorithms import BuildContext, DataInfo
+from gml_core._internal.config import structure
+from gml_core._internal.config.schema import TrainConfig
+from gml_core._internal.errors import ConfigError
 from gml_prune.config import DMCPConfig, DMCPMutatorConfig, WidthConfig
 from gml_prune.dmcp import DMCPMutator, flops_loss, width_plan
 from gml_prune.flops import FlopsModel

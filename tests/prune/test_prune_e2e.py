@@ -58,8 +58,8 @@ def cli(*args):
     """The gml CLI in-process (for commands that do not start a training run)."""
     from click.testing import CliRunner
 
-    from gml_core.cli import _add_plugin_commands
-    from gml_core.cli import cli as group
+    from gml_core._internal.cli import _add_plugin_commands
+    from gml_core._internal.cli import cli as group
 
     _add_plugin_commands()
     return CliRunner().invoke(group, [str(a) for a in args])

@@ -5,11 +5,11 @@ import torch
 import torchvision
 from prune_helpers import ConcatNet, randomize_bn
 
-from gml_core.algorithms import BuildContext, DataInfo
+from gml_core._internal.algorithms import BuildContext, DataInfo
+from gml_core._internal.config.spec import ComponentSpec
+from gml_core._internal.models.small_cnn import SmallCNN
+from gml_core._internal.resources import count_flops, count_params
 from gml_core.api import explicit_model_spec
-from gml_core.config.spec import ComponentSpec
-from gml_core.models.small_cnn import SmallCNN
-from gml_core.resources import count_flops, count_params
 from gml_prune.export import model_spec, prefix_keep, prune_model, save_pruned, save_torchscript
 from gml_prune.flops import FlopsModel
 from gml_prune.graph import analyze
@@ -98,7 +98,7 @@ def test_torchscript_export(tmp_path):
 
 
 def test_wrong_channels_in_checkpoint_give_a_clear_error():
-    from gml_core.errors import GmlUserError
+    from gml_core._internal.errors import GmlUserError
     from gml_prune.export import build_pruned_model
 
     with pytest.raises(GmlUserError, match="does not exist in gml.SmallCNN"):

@@ -6,8 +6,8 @@ import torchvision
 from prune_helpers import ConcatNet, WithDynamic
 from torch import nn
 
-from gml_core.errors import ConfigError
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.errors import ConfigError
+from gml_core._internal.models.small_cnn import SmallCNN
 from gml_prune.graph import analyze
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from gml_core.algorithms import BuildContext, DataInfo
-from gml_core.config import structure
-from gml_core.errors import ConfigError
+from gml_core._internal.algorithms import BuildContext, DataInfo
+from gml_core._internal.config import structure
+from gml_core._internal.errors import ConfigError
 from gml_prune.config import MagnitudePruningConfig
 from gml_prune.flops import FlopsModel
 from gml_prune.graph import analyze
@@ -111,7 +111,7 @@ def test_config_errors():
 
 
 def test_pruning_an_exported_model_again(tmp_path):
-    from gml_core.resources import count_params
+    from gml_core._internal.resources import count_params
     from gml_prune.export import build_pruned_model, prefix_keep, save_pruned
 
     first = build(keep_ratio=0.5)

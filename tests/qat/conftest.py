@@ -16,7 +16,7 @@ def _only_qat_plugins(monkeypatch):
 
 @pytest.fixture(scope="session")
 def digits16():
-    from gml_core.data.digits import digits
+    from gml_core._internal.data.digits import digits
 
     return digits(resize=16)
 
@@ -24,7 +24,7 @@ def digits16():
 @pytest.fixture(scope="session")
 def fp32_checkpoint(tmp_path_factory, digits16) -> Path:
     """A SmallCNN(width=16) trained 4 epochs on digits (16x16), saved as ``{"state_dict": ...}``."""
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.models.small_cnn import SmallCNN
 
     torch.manual_seed(0)
     model = SmallCNN(width=16)

@@ -8,8 +8,8 @@ import sys
 import pytest
 from qat_helpers import REPO, run_gml
 
-from gml_core.config.loader import load_config
-from gml_core.errors import ConfigError
+from gml_core._internal.config.loader import load_config
+from gml_core._internal.errors import ConfigError
 
 CONFIGS = REPO / "configs" / "qat"
 
@@ -82,7 +82,7 @@ def test_qat_report_command(tmp_path):
 
     from click.testing import CliRunner
 
-    from gml_core import cli
+    from gml_core._internal import cli
 
     report = {"quantizer": {"type": "FxQuantizer", "backend": "x86"},
               "fp32": {"top1": 98.5, "torchscript_bytes": 409600, "state_dict_bytes": 409000},

@@ -136,7 +136,7 @@ def test_straight_through_gradient_is_one_inside_the_range_and_zero_outside():
 def test_gradients_reach_every_parameter_of_a_prepared_model():
     from qat_helpers import FUSE_SMALLCNN
 
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.models.small_cnn import SmallCNN
     from gml_qat.quantizers.eager import TorchDefaultQuantizer
 
     torch.manual_seed(0)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from qat_helpers import REPO, accuracy
 
-from gml_core.config.loader import load_config
-from gml_core.training.runner import build_runner
+from gml_core._internal.config.loader import load_config
+from gml_core._internal.training.runner import build_runner
 
 #: the int8 model must stay this close to the fp32 model it was fine-tuned from (top-1 points, digits val)
 INT8_MARGIN = 2.0
@@ -89,14 +89,14 @@ def test_fx_qat_from_scratch_then_resume(tmp_path):
 
 
 def _context(tmp_path, epochs=2):
-    from gml_core.algorithms import BuildContext, DataInfo
-    from gml_core.config.schema import TrainConfig
+    from gml_core._internal.algorithms import BuildContext, DataInfo
+    from gml_core._internal.config.schema import TrainConfig
 
     return BuildContext(DataInfo(10, 1, (16, 16)), TrainConfig(epochs=epochs), tmp_path)
 
 
 def _iao_config(**changes):
-    from gml_core.config.loader import structure_algorithm
+    from gml_core._internal.config.loader import structure_algorithm
 
     table = {"type": "IAO", "model": {"type": "gml.SmallCNN", "width": 4},
              "quantizer": {"type": "FxQuantizer", "backend": "x86"}, **changes}
@@ -129,7 +129,7 @@ def test_freeze_schedule_in_epochs_and_iterations(tmp_path):
 
 
 def test_observers_cannot_freeze_before_seeing_data(tmp_path):
-    from gml_core.errors import GmlUserError
+    from gml_core._internal.errors import GmlUserError
     from gml_qat.algorithm import IAO
 
     with pytest.raises(GmlUserError, match="algorithm.freeze_observer_after: observers must see data"):
@@ -138,7 +138,7 @@ def test_observers_cannot_freeze_before_seeing_data(tmp_path):
 
 def test_init_from_an_exported_model_rebuilds_its_architecture(tmp_path):
     """A pruned/NAS export carries ``model_spec``: QAT starts from that architecture and exports it."""
-    from gml_core.models.small_cnn import SmallCNN
+    from gml_core._internal.models.small_cnn import SmallCNN
     from gml_qat.algorithm import IAO
 
     exported = SmallCNN(width=8)
@@ -173,16 +173,16 @@ def test_distributed_qat_ranks_share_quantization_state(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(
         "import sys, torch, torch.distributed as dist\n"
-        "from gml_core.hookspecs import hookimpl\n"
+        "from gml_core._internal.hookspecs import hookimpl\n"
         "class P:\n"
         "    @hookimpl\n"
         "    def gml_on_evaluate(self, algorithm, iteration, epoch, metrics):\n"
         "        state = {k: v for k, v in algorithm.model.state_dict().items()\n"
         "                 if k.endswith(('scale', 'zero_point'))}\n"
         f"        torch.save(state, r'{tmp_path}/rank%d.pth' % dist.get_rank())\n"
-        "from gml_core import plugins\n"
+        "from gml_core._internal import plugins\n"
         "plugins.get_host().pm.register(P(), name='probe')\n"
-        "from gml_core.cli import main\n"
+        "from gml_core._internal.cli import main\n"
         "main(sys.argv[1:])\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GML_LOAD_PLUGINS": "qat"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",

@@ -8,11 +8,11 @@ import sys
 import pytest
 import torch
 
-from gml_core.errors import ConfigError
+from gml_core._internal.errors import ConfigError
 
 
 def test_distiller_table_without_gml_kd_is_a_clear_error(monkeypatch):
-    from gml_core.config.loader import structure_algorithm
+    from gml_core._internal.config.loader import structure_algorithm
 
     monkeypatch.setitem(sys.modules, "gml_kd", None)  # as if gml-kd were not installed
     monkeypatch.setitem(sys.modules, "gml_kd.config", None)
@@ -30,8 +30,8 @@ def test_qat_with_a_float_teacher(tmp_path, fp32_checkpoint):
 
     from qat_helpers import REPO
 
-    from gml_core.config.loader import load_config
-    from gml_core.training.runner import build_runner
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.training.runner import build_runner
 
     overrides = [f'algorithm.model.init_from="{fp32_checkpoint}"', "algorithm.model.width=16",
                  f'algorithm.distiller.distill_cfg.teacher[0].ckpt_path="{fp32_checkpoint}"', "train.epochs=1",

@@ -7,8 +7,8 @@ import torch
 from qat_helpers import FUSE_SMALLCNN
 from torch import nn
 
-from gml_core.errors import ConfigError, GmlUserError
-from gml_core.models.small_cnn import SmallCNN
+from gml_core._internal.errors import ConfigError, GmlUserError
+from gml_core._internal.models.small_cnn import SmallCNN
 from gml_qat.quantizers.eager import DeQuantOut, QuantIn, TorchDefaultQuantizer
 from gml_qat.quantizers.fx import FxQuantizer
 
@@ -195,9 +195,9 @@ def test_unsupported_engine_is_a_clear_error(monkeypatch):
 
 
 def test_spec_round_trips_through_the_registry():
-    from gml_core.components import build
-    from gml_core.config.converter import converter
-    from gml_core.config.spec import ComponentSpec
+    from gml_core._internal.components import build
+    from gml_core._internal.config.converter import converter
+    from gml_core._internal.config.spec import ComponentSpec
 
     q = TorchDefaultQuantizer("x86", "backbone.conv1", "backbone.layer4", FUSE_SMALLCNN,
                               {"backbone.layer1": {"weight": {"bits": 4}}})

@@ -3,12 +3,12 @@
 import attrs
 import torch
 
-from gml_core.api import AlgorithmConfig, ComponentSpec, GmlAlgorithm, component_field
+from gml_core.api import AlgorithmConfig, ComponentSpec, GmlAlgorithm, component_field, positive
 
 
 @attrs.frozen(kw_only=True)
 class HelloMixupConfig(AlgorithmConfig):
-    alpha: float = 0.2
+    alpha: float = attrs.field(default=0.2, validator=positive)
     loss: ComponentSpec = component_field("loss", default=ComponentSpec("HelloFocalLoss", {}))
 
 

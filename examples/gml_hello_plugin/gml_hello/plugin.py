@@ -11,3 +11,9 @@ def gml_register_algorithm(register):
 @hookimpl
 def gml_register_loss(register):
     register("HelloFocalLoss", "gml_hello.focal:HelloFocalLoss")
+
+
+# gml-hpo adds this hook when it is installed; optionalhook keeps gml-hello working without it
+@hookimpl(optionalhook=True)
+def gml_register_searcher(register):
+    register("HelloLocalSearcher", "gml_hello.local_search:HelloLocalSearcher")

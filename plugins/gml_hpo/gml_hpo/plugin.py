@@ -10,6 +10,13 @@ from .reporting import ENV_TRIAL_DIR
 
 
 @hookimpl
+def gml_add_hookspecs(host):
+    from . import hookspecs
+
+    host.add_hookspecs(hookspecs)
+
+
+@hookimpl
 def gml_register_searcher(register):
     register("GridSearcher", "gml_hpo.searchers.grid:GridSearcher")
     register("BatchSearcher", "gml_hpo.searchers.batch:BatchSearcher")

@@ -95,32 +95,10 @@ class Dim:
         return self.from_unit(rng.random())
 
 
-def _int_values(lower: int, upper: int, step: int) -> tuple[int, ...]:
-    return tuple(range(lower, upper + 1, step))
-
-
-def _real_grid(lower: float, upper: float, num: int, log: bool) -> tuple[float, ...]:
-    if num == 1:
-        return (lower,)
-    if log:
-        a, b = math.log(lower), math.log(upper)
-        return tuple(float(f"{math.exp(a + (b - a) * i / (num - 1)):.12g}") for i in range(num))
-    return tuple(float(f"{lower + (upper - lower) * i / (num - 1):.12g}") for i in range(num))
-
-
 _KEYS = {
-    "Real": {"type", "lower", "upper", "log", "num"},
-    "Int": {"type", "lower", "upper", "step", "log"},
-    "Categorical": {"type", "data"},
     "Nested": {"type", "data"},
     "File": {"type", "path"},
 }
-
-
-def _num(v: Any, integer: bool = False) -> bool:
-    if isinstance(v, bool):
-        return False
-    return isinstance(v, int) if integer else isinstance(v, (int, float))
 
 
 def parse_dim(name: str, spec: Any, path: str, cwd: Path, problems: list[tuple[str, str]]) -> Dim | None:
@@ -135,56 +113,41 @@ def parse_dim(name: str, spec: Any, path: str, cwd: Path, problems: list[tuple[s
                                         f"accepted: {one_of(ARG_TYPES)}"))
         return None
     start = len(problems)
+    if kind in ("Real", "Int", "Categorical"):
+        # one meaning of every bound in gml: gml-core parses Int/Real/Categorical for NAS and HPO alike
+        from gml_core.api import space_item
+
+        if kind == "Categorical" and isinstance(spec.get("data"), list):
+            for i, item in enumerate(spec["data"]):
+                if isinstance(item, (dict, list)):
+                    problems.append((f"{path}.data[{i}]",
+                                     "Categorical values are plain values; use Nested to set several args"))
+            if len(problems) > start:
+                return None
+        item = space_item(spec, path, problems)
+        if item is None:
+            return None
+        values = item.choices()
+        if kind == "Categorical":
+            return Dim(name, kind, values=tuple(values))
+        return Dim(name, kind, float(item.lower), float(item.upper), bool(item.log),
+                   tuple(values) if values is not None else None)
     for key in sorted(set(spec) - _KEYS[kind]):
         problems.append((f"{path}.{key}", f"unknown key for {kind}{did_you_mean(key, _KEYS[kind])}; "
                                           f"accepted keys: {one_of(_KEYS[kind])}"))
-    if kind in ("Real", "Int"):
-        integer = kind == "Int"
-        lower, upper = spec.get("lower"), spec.get("upper")
-        for key, v in (("lower", lower), ("upper", upper)):
-            if v is None:
-                problems.append((f"{path}.{key}", "required key is missing"))
-            elif not _num(v, integer):
-                problems.append((f"{path}.{key}", f"expected {'an integer' if integer else 'a number'}, got {v!r}"))
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            problems.append((f"{path}.log", f"expected true or false, got {log!r}"))
-        step = spec.get("step", 1)
-        if integer and (not _num(step, True) or step < 1):
-            problems.append((f"{path}.step", f"expected an integer >= 1, got {step!r}"))
-        num = spec.get("num")
-        if num is not None and (not _num(num, True) or num < 1):
-            problems.append((f"{path}.num", f"expected an integer >= 1 (grid points), got {num!r}"))
-        if len(problems) > start:
-            return None
-        if lower >= upper:
-            problems.append((path, f"lower ({lower}) must be smaller than upper ({upper})"))
-            return None
-        if log and lower <= 0:
-            problems.append((f"{path}.lower", f"log scale needs lower > 0, got {lower}"))
-            return None
-        if integer:
-            return Dim(name, kind, float(lower), float(upper), bool(log), _int_values(lower, upper, step))
-        values = _real_grid(float(lower), float(upper), num, log) if num else None
-        return Dim(name, kind, float(lower), float(upper), bool(log), values)
-    if kind in ("Categorical", "Nested"):
+    if kind == "Nested":
         data = spec.get("data")
         if not isinstance(data, list) or not data:
             problems.append((f"{path}.data", f"expected a non-empty list, got {data!r}"))
             return None
-        if kind == "Nested":
-            keys = None
-            for i, item in enumerate(data):
-                if not isinstance(item, dict) or not item:
-                    problems.append((f"{path}.data[{i}]", f"expected a table of placeholder values, got {item!r}"))
-                elif keys is None:
-                    keys = set(item)
-                elif set(item) != keys:
-                    problems.append((f"{path}.data[{i}]", f"keys {sorted(item)} differ from data[0]'s {sorted(keys)}"))
-        else:
-            for i, item in enumerate(data):
-                if isinstance(item, (dict, list)):
-                    problems.append((f"{path}.data[{i}]", "Categorical values are plain values; use Nested to set several args"))
+        keys = None
+        for i, item in enumerate(data):
+            if not isinstance(item, dict) or not item:
+                problems.append((f"{path}.data[{i}]", f"expected a table of placeholder values, got {item!r}"))
+            elif keys is None:
+                keys = set(item)
+            elif set(item) != keys:
+                problems.append((f"{path}.data[{i}]", f"keys {sorted(item)} differ from data[0]'s {sorted(keys)}"))
         if len(problems) > start:
             return None
         seen: set[str] = set()
@@ -261,7 +224,7 @@ class SearchSpace:
             if d.finite:
                 if not any(v == x for x in d.values):
                     return False
-            elif not (_num(v) and d.lower <= v <= d.upper):
+            elif not (isinstance(v, (int, float)) and not isinstance(v, bool) and d.lower <= v <= d.upper):
                 return False
         return True
 

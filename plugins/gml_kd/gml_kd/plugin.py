@@ -28,6 +28,13 @@ _CONNECTORS = {
 
 
 @hookimpl
+def gml_add_hookspecs(host):
+    from . import hookspecs
+
+    host.add_hookspecs(hookspecs)
+
+
+@hookimpl
 def gml_register_algorithm(register):
     for name, target in _ALGORITHMS.items():
         register(name, target)

@@ -44,16 +44,16 @@ class Session:
 def open_session(config_path: str, overrides: Sequence[str] = (), work_dir: Optional[str] = None,
                  checkpoint: Optional[str] = None, trust: bool = False) -> Session:
     """Load ``config_path``, build its NAS algorithm and load the supernet weights."""
-    from gml_core.api import BuildContext, build_component, get_host, load_config, load_weights
+    from gml_core.api import BuildContext, build_algorithm, build_component, load_config, load_weights, registry
     cfg = load_config(config_path, overrides, work_dir=work_dir)
-    if not getattr(get_host().registry("algorithm").get(cfg.algorithm.type), "is_gml_nas", False):
+    if not getattr(registry("algorithm").get(cfg.algorithm.type), "is_gml_nas", False):
         raise GmlUserError(f"{config_path}: algorithm.type is {cfg.algorithm.type!r}; gml nas needs a one-shot NAS "
                            "config (BigNAS or SPOS)")
     wd = Path(cfg.runtime.work_dir or Path("work_dirs") / Path(config_path).stem)
     trust = trust or cfg.runtime.trust_checkpoint
     bundle = build_component("dataset", cfg.data, "data")
     context = BuildContext(bundle.info, cfg.train, wd, trust)
-    algorithm = get_host().hook.gml_build_algorithm(config=cfg.algorithm, context=context)
+    algorithm = build_algorithm(cfg.algorithm, context)
     ckpt = Path(checkpoint) if checkpoint else wd / "supernet.pth"
     if not ckpt.is_file():
         raise GmlUserError(f"supernet checkpoint not found: {ckpt}; train it first with `gml run {config_path}` "

@@ -80,14 +80,14 @@ def export_command(config: str, checkpoint: str, out_dir: str | None, trust_chec
     import torch
     from torch.utils.data import DataLoader
 
-    from gml_core.api import RunInfo, get_host, load_checkpoint, load_config
+    from gml_core.api import RunInfo, build_algorithm, load_checkpoint, load_config
 
     from .algorithms.base import PruningAlgorithm
 
     cfg = load_config(config)
     work_dir = Path(out_dir) if out_dir else Path(checkpoint).parent
     bundle, context = _context(cfg, work_dir, trust_checkpoint or cfg.runtime.trust_checkpoint)
-    algorithm = get_host().hook.gml_build_algorithm(config=cfg.algorithm, context=context)
+    algorithm = build_algorithm(cfg.algorithm, context)
     if not isinstance(algorithm, PruningAlgorithm):
         raise GmlUserError(f"{config}: algorithm.type = '{cfg.algorithm.type}' is not a gml-prune algorithm")
     ckpt = load_checkpoint(checkpoint, context.trust_checkpoint)

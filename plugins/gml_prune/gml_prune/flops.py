@@ -1,7 +1,7 @@
 """An analytic FLOPs model over channel groups, exact for pruned models and differentiable.
 
 For a channel count ``n_g`` per group it gives the FLOPs of the pruned model with
-torch's counting convention (``gml_core.resources.count_flops``: 2 FLOPs per
+torch's counting convention (``gml_core.api.count_flops``: 2 FLOPs per
 multiply-accumulate of convolutions and matrix products; bias, BN and activations
 are free). Counts may be tensors (DMCP's expected channels): the result is then a
 differentiable tensor. FLOPs the model cannot vary (excluded or opaque parts) are a

@@ -10,11 +10,6 @@ def gml_register_algorithm(register):
 
 
 @hookimpl
-def gml_register_mutator(register):
-    register("DMCPMutator", "gml_prune.dmcp:DMCPMutator")
-
-
-@hookimpl
 def gml_register_model(register):
     register("PrunedModel", "gml_prune.export:build_pruned_model")
 

@@ -4,6 +4,13 @@ from gml_core.api import hookimpl
 
 
 @hookimpl
+def gml_add_hookspecs(host):
+    from . import hookspecs
+
+    host.add_hookspecs(hookspecs)
+
+
+@hookimpl
 def gml_register_algorithm(register):
     register("IAO", "gml_qat.algorithm:IAO")
 

@@ -52,8 +52,8 @@ class GmlHook(Hook):
 
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         losses = {k: float(v.detach()) if hasattr(v, 'detach') else float(v) for k, v in (outputs or {}).items()}
-        self.host.hook.gml_on_train_step(algorithm=unwrap(runner.model), iteration=runner.iter + 1,
-                                         epoch=runner.epoch, losses=losses)
+        self.host.notify("gml_on_train_step", algorithm=unwrap(runner.model), iteration=runner.iter + 1,
+                         epoch=runner.epoch, losses=losses)
         if self._bar is not None:
             loss = losses.get("loss")
             desc = f"epoch {runner.epoch + 1}" + (f" loss {loss:.3f}" if loss is not None else "")
@@ -63,8 +63,8 @@ class GmlHook(Hook):
         if not metrics:
             return
         self.last_metrics = {k: float(v) for k, v in metrics.items()}
-        self.host.hook.gml_on_evaluate(algorithm=unwrap(runner.model), iteration=runner.iter,
-                                       epoch=runner.epoch, metrics=dict(self.last_metrics))
+        self.host.notify("gml_on_evaluate", algorithm=unwrap(runner.model), iteration=runner.iter,
+                         epoch=runner.epoch, metrics=dict(self.last_metrics))
 
     def after_train(self, runner: Any) -> None:
         if self._bar is not None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 from .config.converter import collect_problems, converter, join_path
 from .config.spec import ComponentSpec
 from .errors import ConfigError, GmlUserError, did_you_mean, one_of
+from .install_hints import install_hint
 from .plugins import get_host
 
 #: scope names served by gml's own registries
@@ -28,9 +29,11 @@ def resolve(kind: str, type_name: str) -> Callable[..., Any]:
         if scope != GML_SCOPE:
             scopes = host.registry("scope")
             if scope not in scopes:
+                hint = install_hint("scope", scope)
                 raise GmlUserError(
                     f"unknown scope '{scope}' in type '{type_name}'{did_you_mean(scope, [GML_SCOPE, *scopes.names()])}; "
                     f"installed scopes: {one_of([GML_SCOPE, *scopes.names()])}"
+                    + (f"; the scope {hint}" if hint else "")
                 )
             return scopes.get(scope)(kind, name)
         type_name = name

@@ -16,7 +16,7 @@ from ..checkpoint import atomic_write_text
 from ..components import build
 from ..config.loader import config_to_dict
 from ..config.schema import RunConfig
-from ..plugins import get_host
+from ..plugins import build_algorithm, get_host
 from .hooks import GmlHook
 from .optim import scheduler_configs
 from .run_info import RunInfo
@@ -101,7 +101,7 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
     bundle = build("dataset", config.data, "data")
     context = BuildContext(bundle.info, train, work_dir, rt.trust_checkpoint)
     host = get_host()
-    algorithm = host.hook.gml_build_algorithm(config=config.algorithm, context=context)
+    algorithm = build_algorithm(config.algorithm, context)
     if rt.load_from:
         _load_from(algorithm, rt.load_from, rt.trust_checkpoint)
     train_loader = _loader(bundle.train, train.batch_size, True, train.num_workers)

@@ -5,12 +5,12 @@ from .hookspecs import hookimpl
 
 @hookimpl
 def gml_register_algorithm(register):
-    register("Supervised", "gml_core.algorithms.supervised:Supervised")
+    register("Supervised", "gml_core._internal.algorithms.supervised:Supervised")
 
 
 @hookimpl
 def gml_register_model(register):
-    register("SmallCNN", "gml_core.models.small_cnn:SmallCNN")
+    register("SmallCNN", "gml_core._internal.models.small_cnn:SmallCNN")
 
 
 @hookimpl
@@ -20,15 +20,15 @@ def gml_register_loss(register):
 
 @hookimpl
 def gml_register_dataset(register):
-    register("digits", "gml_core.data.digits:digits")
-    register("fashion_mnist", "gml_core.data.fashion_mnist:fashion_mnist")
-    register("cifar10", "gml_core.data.folders:cifar10")
-    register("imagefolder", "gml_core.data.folders:imagefolder")
+    register("digits", "gml_core._internal.data.digits:digits")
+    register("fashion_mnist", "gml_core._internal.data.fashion_mnist:fashion_mnist")
+    register("cifar10", "gml_core._internal.data.folders:cifar10")
+    register("imagefolder", "gml_core._internal.data.folders:imagefolder")
 
 
 @hookimpl
 def gml_register_scope(register):
-    register("torchvision", "gml_core.models.torchvision_scope:resolve_torchvision")
+    register("torchvision", "gml_core._internal.models.torchvision_scope:resolve_torchvision")
 
 
 @hookimpl(trylast=True)
@@ -41,4 +41,4 @@ def gml_build_algorithm(config, context):
 
 @hookimpl
 def gml_register_commands(cli):
-    """The core's commands are defined in ``gml_core.cli`` directly."""
+    """The core's commands are defined in ``gml_core._internal.cli`` directly."""

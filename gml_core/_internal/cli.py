@@ -12,7 +12,7 @@ from .errors import GmlUserError
 
 
 class GmlGroup(click.Group):
-    """Turns user errors into one line on stderr and exit code 2."""
+    """Turns user errors into one line on stderr and exit code 2; hints at plugins for unknown commands."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -20,6 +20,15 @@ class GmlGroup(click.Group):
         except GmlUserError as exc:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
             sys.exit(2)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        from .install_hints import install_hint
+
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            hint = install_hint("command", args[0])
+            if hint:
+                ctx.fail(f"No such command '{args[0]}': the command {hint}")
+        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=GmlGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,11 +121,13 @@ def plugins(as_json: bool) -> None:
     from .plugins import get_host
 
     host = get_host()
+    clashes = host.clashes()  # builds the registries first: a crashing registrar shows as broken
     rows = []
     for info in host.plugins:
         rows.append({"name": info.name, "distribution": info.distribution, "version": info.version,
                      "status": "broken" if info.broken else "ok", "error": info.error,
-                     "provides": {} if info.broken else host.provides(info.name)})
+                     "provides": {} if info.broken else host.provides(info.name),
+                     "clashes": host.clashes(info.name)})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -130,13 +141,17 @@ def plugins(as_json: bool) -> None:
         click.echo("broken:")
         for row in broken:
             click.echo(f"    {row['name']}  ({row['distribution']} {row['version']}): {row['error']}")
+    if clashes:
+        click.echo("clashes (configs using these names fail; everything else works):")
+        for line in clashes:
+            click.echo(f"    {line}")
 
 
 def _add_plugin_commands() -> None:
     from .plugins import get_host
 
-    host = get_host()
     try:
+        host = get_host()
         for impl in host.hook.gml_register_commands.get_hookimpls():
             host.call_safely(impl, cli=cli)
     except GmlUserError as exc:
