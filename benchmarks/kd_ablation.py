@@ -145,6 +145,10 @@ def grid(name: str, epochs: int, seeds: list[int]) -> list[dict]:
             rows.append((f"ft b{beta} p{pe}", ship("ft", f"{T}[0].head.loss.loss_weight={beta}",
                                                    f"{T}[0].head.tea_connector.pretrain_epochs={pe}"), e, {}))
         rows.append(("ft b1 p1 +kd t4", {"table": distill([ft_head(1, 1), kd_head(4, 1)])}, e, {}))
+    elif name == "tau":  # the KD temperature in the benchmark's regime (10,000 images, 8 epochs)
+        kd = lambda tau: ship("kd", f"{T}[0].head.loss.tau={tau}", f"{T}[0].head.loss.loss_weight=1")  # noqa: E731
+        rows = [("alone", alone, e, {}), ("kd t1 w1", kd(1), e, {}), ("kd t2 w1", kd(2), e, {}),
+                ("kd t4 w1", kd(4), e, {})]
     elif name == "cpu":  # the part of "main" that a shared 2-core CPU affords, most telling first
         kd = lambda tau, w: ship("kd", f"{T}[0].head.loss.tau={tau}", f"{T}[0].head.loss.loss_weight={w}")  # noqa: E731
         rows = [("alone", alone, e, {}), ("alone e2x", alone, 2 * e, {}),
@@ -172,7 +176,7 @@ def grid(name: str, epochs: int, seeds: list[int]) -> list[dict]:
                                                 f"{T}[0].head.tea_connector.pretrain_epochs=1"), e, {}))
         rows.append(("ft b1 p1 +kd t4", {"table": distill([ft_head(1, 1), kd_head(4, 1)])}, e, {}))
     else:
-        raise SystemExit(f"--grid: unknown grid {name!r}; accepted: smoke, cpu, main")
+        raise SystemExit(f"--grid: unknown grid {name!r}; accepted: smoke, tau, cpu, main")
     return [{"name": n, "source": src, "epochs": ep, "seed": s, **x} for n, src, ep, x in rows for s in seeds]
 
 
