@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,22 +25,72 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
+class CheckpointError(GmlUserError):
+    """A checkpoint file that cannot be used; ``reason`` is the short cause."""
+
+    def __init__(self, path: str | Path, reason: str, advice: str = ""):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"checkpoint {path} {reason}{f'; {advice}' if advice else ''}")
+
+
+_UNTRUSTED_MARKERS = ("Unsupported global", "Unsupported operand", "weights_only")
+
+
+def _format_problem(path: Path) -> str | None:
+    """Why ``path`` is not a readable torch checkpoint at all (``None`` when it may be one)."""
+    size = path.stat().st_size
+    if size == 0:
+        return "is empty (0 bytes): it was never written completely"
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()  # CRC of every member: torch itself does not check them
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return f"is truncated or corrupt ({type(exc).__name__}: {_first(str(exc))})"
+        return f"is corrupt (CRC mismatch in {bad})" if bad else None
+    if head.startswith(b"PK"):
+        return f"is truncated or corrupt (an incomplete zip archive of {size} bytes)"
+    if head[:1] == b"\x80":  # a legacy (non-zip) pickle: torch.load decides
+        return None
+    return f"is not a PyTorch checkpoint (unknown format, {size} bytes)"
+
+
 def load_file(path: str | Path, trust: bool = False, map_location: str = "cpu") -> Any:
-    """Load a checkpoint file safely; ``trust`` allows unsafe globals after a warning."""
+    """Load a checkpoint file safely; ``trust`` allows unsafe globals after a warning.
+
+    Missing, empty, truncated, corrupt and untrusted checkpoints each raise a
+    ``CheckpointError`` with its own one-line message.
+    """
     path = Path(path)
     if not path.is_file():
-        raise GmlUserError(f"checkpoint not found: {path}")
+        raise CheckpointError(path, "not found" if not path.exists() else "is not a file")
+    problem = _format_problem(path)
+    if problem:
+        raise CheckpointError(path, problem)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if not any(m in text for m in _UNTRUSTED_MARKERS):
+            raise CheckpointError(path, f"is corrupt ({_first(text)})") from None
         if not trust:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported global"
-            raise GmlUserError(
-                f"checkpoint {path} needs globals that weights_only loading refuses ({first[:160]}); "
-                "if you trust its source, pass --trust-checkpoint"
-            ) from None
+            detail = next((line.strip() for line in text.splitlines() if "Unsupported" in line), _first(text))
+            raise CheckpointError(path, f"needs pickle globals that safe loading refuses ({detail[:160]})",
+                                  "if you trust its source, pass --trust-checkpoint") from None
+    except (EOFError, OSError, KeyError, RuntimeError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(path, f"is truncated or corrupt ({type(exc).__name__}: {_first(str(exc))})") from None
     warnings.warn(f"loading {path} with weights_only=False (--trust-checkpoint): it can run code", stacklevel=2)
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise CheckpointError(path, f"cannot be loaded ({type(exc).__name__}: {_first(str(exc))})") from None
+
+
+def _first(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:200] if lines else "no details"
 
 
 def extract_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -18,6 +19,8 @@ class GmlGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GmlUserError as exc:
+            if os.environ.get("GML_DEBUG", "") not in ("", "0"):
+                raise
             click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
             sys.exit(2)
 
@@ -33,8 +36,11 @@ class GmlGroup(click.Group):
 
 @click.group(cls=GmlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gml-core", prog_name="gml")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of user errors too (also GML_DEBUG=1).")
+def cli(debug: bool) -> None:
     """gml: distill, search, prune and quantize PyTorch models."""
+    if debug:
+        os.environ["GML_DEBUG"] = "1"
 
 
 def _overrides(cfg_options: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
@@ -82,10 +88,11 @@ def config() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--cfg-options", multiple=True, metavar="KEY=VALUE")
 def config_check(path: str, cfg_options: tuple[str, ...]) -> None:
-    """Validate a config; every problem is listed with its key path."""
+    """Validate a config as `gml run` does before its first step: every problem, with its key path."""
     from .config.loader import load_config
+    from .validate import dry_build
 
-    load_config(path, cfg_options)
+    dry_build(load_config(path, cfg_options))
     click.echo(f"{path}: ok")
 
 

@@ -186,6 +186,11 @@ def build(kind: str, spec: ComponentSpec | Mapping[str, Any], path: str = "", **
         return fn(**kwargs)
     except ConfigError as exc:
         raise ConfigError([(_under(path, p), m) for p, m in exc.problems], exc.source) from None
+    except GmlUserError:
+        raise
+    except (ValueError, TypeError, AssertionError) as exc:  # the builder rejected its arguments
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError([(path or spec.type, f"{spec.type} rejected its arguments: {first}")]) from exc
 
 
 def _under(prefix: str, path: str) -> str:

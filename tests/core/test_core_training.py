@@ -46,10 +46,12 @@ def test_run_summary_checkpoints_and_resume(gml, tmp_path):
     assert summary["metrics"]["accuracy/top1"] > 50
     assert summary["params"] > 0 and summary["flops"] > 0
     assert Path(summary["log"]).is_file()
-    for name in ("best.pth", "latest.pth", "epoch_2.pth"):
+    for name in ("best.pth", "epoch_2.pth"):
         ckpt = torch.load(wd / name, map_location="cpu", weights_only=True)  # plain data only
         assert "state_dict" in ckpt
-    latest = torch.load(wd / "latest.pth", weights_only=True)
+    assert summary["last_checkpoint"] == str(wd / "epoch_2.pth") and (wd / "last_checkpoint").read_text() == \
+        str(wd / "epoch_2.pth")
+    latest = torch.load(wd / "epoch_2.pth", weights_only=True)
     assert latest["meta"]["epoch"] == 2 and latest["message_hub"]["log_scalars"]
 
     second = gml("run", str(config(tmp_path, 3)), "--resume")
@@ -57,7 +59,7 @@ def test_run_summary_checkpoints_and_resume(gml, tmp_path):
     log = second.stdout + second.stderr
     assert "resumed epoch: 2" in log
     assert "Epoch(train) [1]" not in log and "Epoch(train) [3]" in log
-    assert torch.load(wd / "latest.pth", weights_only=True)["meta"]["epoch"] == 3
+    assert torch.load(wd / "epoch_3.pth", weights_only=True)["meta"]["epoch"] == 3
 
 
 def test_load_weights_from_gml_checkpoint(tmp_path, gml):
@@ -85,7 +87,7 @@ def test_unsafe_checkpoint_needs_explicit_trust(tmp_path):
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(GmlUserError, match="checkpoint not found"):
+    with pytest.raises(GmlUserError, match=r"checkpoint .*none\.pth not found"):
         load_file(tmp_path / "none.pth")
 
 

@@ -66,7 +66,7 @@ def distil(name: str, teacher: Path, wd: Path, *extra: str) -> dict:
 ])
 def test_distil_each_method_from_the_trained_teacher(teacher, tmp_path, name, extra):
     if name == "meal":  # a two-teacher ensemble: the teacher's best and latest checkpoints
-        extra = [*extra, f'algorithm.distiller.distill_cfg.teacher[1].ckpt_path="{teacher / "latest.pth"}"']
+        extra = [*extra, f'algorithm.distiller.distill_cfg.teacher[1].ckpt_path="{teacher / "epoch_3.pth"}"']
     summary = distil(name, teacher, tmp_path, *extra)
     assert summary["metrics"]["accuracy/top1"] > 20.0  # two short epochs of a 4-wide CNN: well above chance
     teacher_top1 = json.loads((teacher / "summary.json").read_text())["metrics"]["accuracy/top1"]
@@ -74,7 +74,7 @@ def test_distil_each_method_from_the_trained_teacher(teacher, tmp_path, name, ex
         assert "width 0.25 top1 (BN recalibrated)" in summary["extra"]
     else:
         assert float(summary["extra"]["teacher[0] top1"]) == pytest.approx(teacher_top1, abs=0.01)
-    ckpt = torch.load(tmp_path / "latest.pth", weights_only=True)
+    ckpt = torch.load(summary["last_checkpoint"], weights_only=True)
     assert not any("teacher" in k for k in ckpt["state_dict"])
     student = SmallCNN(width=8 if name == "inplace" else 4)
     student.load_state_dict(torch.load(summary["extra"]["student checkpoint"], weights_only=True)["state_dict"])
@@ -85,7 +85,7 @@ def test_resume_reloads_the_teacher_from_ckpt_path(teacher, tmp_path):
     summary = distil("kd", teacher, tmp_path, "train.epochs=2", "--resume")
     teacher_top1 = json.loads((teacher / "summary.json").read_text())["metrics"]["accuracy/top1"]
     assert float(summary["extra"]["teacher[0] top1"]) == pytest.approx(teacher_top1, abs=0.01)
-    assert torch.load(tmp_path / "latest.pth", weights_only=True)["meta"]["epoch"] == 2
+    assert torch.load(tmp_path / "epoch_2.pth", weights_only=True)["meta"]["epoch"] == 2
 
 
 def test_bad_input_exits_2_with_one_line(teacher, tmp_path, capsys):

@@ -142,7 +142,7 @@ def test_imagenet_sized_mobilenet_builds_with_bignas_like_flops():
      "stem and the last conv"),
     (lambda s: s["search_space"]["MB_out_channels"].__setitem__(
         1, {"type": "Int", "lower": 16, "upper": 8}), "backbone.search_space.MB_out_channels[1].upper",
-     "greater than lower"),
+     "must be at least lower (16)"),
     (lambda s: s.pop("strides"), "backbone.strides", "required"),
     (lambda s: s.update(acts=["relu", "gelu"]), "backbone.acts", "unknown activation"),
     (lambda s: s.update(widht=3), "backbone.widht", "unknown argument"),

@@ -96,8 +96,8 @@ def test_spos_run_and_export(tmp_path):
 @pytest.mark.parametrize("override, expected", [
     ('algorithm.model.backbone.search_space.MB_kernel_sizes=[3]',
      "algorithm.model.backbone.search_space.MB_kernel_sizes: unknown search-space key (did you mean 'MB_kernel_size'?)"),
-    ('algorithm.model.resize_process.resolution.upper=8',
-     "algorithm.model.resize_process.resolution.upper: upper (8) must be greater than lower (8)"),
+    ('algorithm.model.resize_process.resolution.upper=7',
+     "algorithm.model.resize_process.resolution.upper: upper (7) must be at least lower (8); both bounds are inclusive"),
     ('algorithm.model.backbone.search_space.MB_out_channels[0].default=10',
      "algorithm.model.backbone.search_space.MB_out_channels[0].default: default 10 is not one of 8, 12"),
     ('algorithm.strategy="sandwitch4"', "sandwichN"),

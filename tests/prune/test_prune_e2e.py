@@ -1,6 +1,7 @@
 """End to end through ``gml run``: DMCP and magnitude pruning, export, fine-tuning the export."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,14 +94,14 @@ def test_dmcp_run_export_and_finetune(gml, tmp_path):
     assert ckpt["model_spec"]["type"] == "gml.PrunedModel"
     scripted = torch.jit.load(str(wd / "pruned_torchscript.pt"))
     assert scripted(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
-    assert (wd / "latest.pth").is_file()
+    assert Path(summary["last_checkpoint"]).is_file()
 
     _, ft_wd, out = run(gml, tmp_path, "finetune", FINETUNE, ckpt=wd / "pruned.pth")
     tuned = json.loads((ft_wd / "summary.json").read_text())
     assert tuned["params"] == report["after"]["params"] and tuned["flops"] == report["after"]["flops"]
 
     # re-export from the training checkpoint with the CLI
-    result = cli("prune", "export", config, wd / "latest.pth", "--out", tmp_path / "again")
+    result = cli("prune", "export", config, summary["last_checkpoint"], "--out", tmp_path / "again")
     assert result.exit_code == 0, result.output[-3000:]
     assert (tmp_path / "again" / "pruned.pth").is_file() and "pruned FLOPs" in result.output
 

@@ -22,7 +22,7 @@ def train(config_name: str, work_dir: Path, *overrides: str, resume: bool = Fals
     cfg = load_config(REPO / "configs" / "qat" / config_name,
                       ["algorithm.latency_runs=5", "runtime.progress=false", *overrides],
                       work_dir=str(work_dir), resume=resume or None)
-    runner, algorithm, hook = build_runner(cfg)
+    runner, algorithm, hook = build_runner(cfg, work_dir)
     runner.train()
     return algorithm, hook.summary_rows
 

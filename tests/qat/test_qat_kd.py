@@ -37,7 +37,7 @@ def test_qat_with_a_float_teacher(tmp_path, fp32_checkpoint):
                  f'algorithm.distiller.distill_cfg.teacher[0].ckpt_path="{fp32_checkpoint}"', "train.epochs=1",
                  "algorithm.latency_runs=5", "runtime.progress=false"]
     cfg = load_config(REPO / "configs/qat/iao_kd_digits.toml", overrides, work_dir=str(tmp_path))
-    runner, algorithm, hook = build_runner(cfg)
+    runner, algorithm, hook = build_runner(cfg, tmp_path)
     x, y = torch.randn(4, 1, 16, 16), torch.arange(4)
     losses = algorithm.loss(x, y)
     assert set(losses) == {"loss_kd", "loss_cls"}

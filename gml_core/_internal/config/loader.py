@@ -13,6 +13,7 @@ import attrs
 from ..errors import ConfigError, GmlUserError, did_you_mean, one_of
 from .converter import structure
 from .schema import AlgorithmConfig, RawRunConfig, RunConfig
+from .spec import ComponentSpec
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)(?P<idx>(\[\d+\])*)$")
 
@@ -22,6 +23,12 @@ def read_raw(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise GmlUserError(f"config file not found: {path}")
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GmlUserError(f"{path}: not a text config (invalid UTF-8 at byte {exc.start})") from None
+    except OSError as exc:
+        raise GmlUserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if path.suffix == ".toml":
         try:
             with path.open("rb") as fh:
@@ -33,6 +40,9 @@ def read_raw(path: str | Path) -> dict[str, Any]:
 
         try:
             cfg = Config.fromfile(str(path))
+        except RecursionError:
+            raise GmlUserError(f"{path}: circular _base_ chain (a config includes itself, directly or through "
+                               "another base)") from None
         except Exception as exc:
             raise GmlUserError(f"{path}: cannot read Python config: {type(exc).__name__}: {exc}") from None
         return _to_plain(cfg.to_dict())
@@ -116,7 +126,9 @@ def structure_algorithm(table: Any, source: str | None = None) -> AlgorithmConfi
 
 
 def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_changes: Any) -> RunConfig:
-    """Read, override, structure and check a run config; raises ``ConfigError`` with every problem."""
+    """Read, override, structure and check a run config; raises ``ConfigError`` with every problem
+    of every phase (types and keys, value ranges, component types and arguments) at once."""
+    from ..components import component_problems
     from ..plugins import get_host
 
     source = str(path)
@@ -127,12 +139,25 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_chang
     algorithm_table = raw.pop("algorithm", None)
     base = _try(lambda: structure(raw, RawRunConfig, "", source), problems)
     algorithm = _try(lambda: structure_algorithm(algorithm_table, source), problems)
+    if base is None and isinstance(raw.get("data"), (dict, str)):  # still check the data component's arguments
+        data = _try(lambda: structure(raw["data"], ComponentSpec, "data", source), problems)
+        if data is not None:
+            problems.extend(component_problems(RawRunConfig(data=data)))
+    elif base is not None:
+        problems.extend(component_problems(base))
+    if algorithm is not None:
+        problems.extend(component_problems(algorithm, "algorithm"))
     if problems:
-        raise ConfigError(problems, source)
-    runtime = attrs.evolve(base.runtime, **{k: v for k, v in runtime_changes.items() if v is not None})
-    config = RunConfig(data=base.data, train=base.train, runtime=runtime, algorithm=algorithm, source=source)
-    check_components(config)
-    return config
+        raise ConfigError(_unique(problems), source)
+    try:
+        runtime = attrs.evolve(base.runtime, **{k: v for k, v in runtime_changes.items() if v is not None})
+    except ConfigError as exc:
+        raise ConfigError([(f"runtime.{p}", m) for p, m in exc.problems], source) from None
+    return RunConfig(data=base.data, train=base.train, runtime=runtime, algorithm=algorithm, source=source)
+
+
+def _unique(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(problems))
 
 
 def _try(fn, problems: list[tuple[str, str]]):

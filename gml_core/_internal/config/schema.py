@@ -26,6 +26,19 @@ def at_least(minimum: int):
     return check
 
 
+def in_range(low: float, high: float, high_inclusive: bool = False):
+    """attrs validator: ``low <= value < high`` (``<= high`` with ``high_inclusive``)."""
+
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        if value is not None and not (low <= value and (value <= high if high_inclusive else value < high)):
+            from ..errors import ConfigError
+
+            bracket = "]" if high_inclusive else ")"
+            raise ConfigError([(attribute.name, f"must be in [{low}, {high}{bracket}, got {value}")])
+
+    return check
+
+
 def positive(_instance: Any, attribute: Any, value: Any) -> None:
     """attrs validator: the number must be > 0 (reported at the field's key path)."""
     if value is not None and value <= 0:
@@ -42,17 +55,17 @@ class TrainConfig:
     batch_size: int = attrs.field(default=64, validator=at_least(1))
     val_batch_size: int = attrs.field(default=256, validator=at_least(1))
     optimizer: Literal["SGD", "AdamW", "Adam"] = "SGD"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    lr: float = attrs.field(default=0.05, validator=positive)
+    momentum: float = attrs.field(default=0.9, validator=in_range(0.0, 1.0))
+    weight_decay: float = attrs.field(default=5e-4, validator=at_least(0))
     nesterov: bool = False
     lr_schedule: Literal["cosine", "step", "constant"] = "cosine"
     lr_steps: list[int] = attrs.field(factory=list)
-    warmup_iters: int = 0
-    label_smoothing: float = 0.0
-    grad_clip: Optional[float] = None
-    val_interval: int = 1
-    num_workers: int = 0
+    warmup_iters: int = attrs.field(default=0, validator=at_least(0))
+    label_smoothing: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))
+    grad_clip: Optional[float] = attrs.field(default=None, validator=positive)
+    val_interval: int = attrs.field(default=1, validator=at_least(1))
+    num_workers: int = attrs.field(default=0, validator=at_least(0))
 
 
 @attrs.frozen(kw_only=True)
@@ -62,9 +75,9 @@ class RuntimeConfig:
     work_dir: str = ""
     seed: int = 0
     deterministic: bool = False
-    log_interval: int = 10
-    checkpoint_interval: int = 1
-    max_keep_ckpts: int = 2
+    log_interval: int = attrs.field(default=10, validator=at_least(1))
+    checkpoint_interval: int = attrs.field(default=1, validator=at_least(0))  # 0: no epoch checkpoints
+    max_keep_ckpts: int = attrs.field(default=2, validator=at_least(1))
     save_best: bool = True
     load_from: str = ""
     resume: bool = False

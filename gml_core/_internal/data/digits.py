@@ -6,11 +6,12 @@ import torch
 
 from ..errors import GmlUserError
 from . import DataBundle, DataInfo
-from .tensors import prepare_images, tensor_dataset
+from .tensors import check_sizes, prepare_images, tensor_dataset
 
 
 def digits(resize: int = 0, channels: int = 1, val_ratio: float = 0.2, split_seed: int = 0) -> DataBundle:
     """Deterministic stratified split; pixel values scaled to [0, 1] then normalised."""
+    check_sizes(resize=resize)
     if not 0.0 < val_ratio < 1.0:
         raise GmlUserError(f"data.val_ratio: must be between 0 and 1, got {val_ratio}")
     if channels not in (1, 3):

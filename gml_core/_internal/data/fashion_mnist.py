@@ -12,7 +12,7 @@ import torch
 
 from ..errors import GmlUserError
 from . import DataBundle, DataInfo
-from .tensors import prepare_images, tensor_dataset
+from .tensors import check_sizes, prepare_images, tensor_dataset
 
 #: where Debian's ``dataset-fashion-mnist`` package puts the files; also ``$GML_FASHION_MNIST``
 DEFAULT_DIRS = ("/usr/share/datasets/fashion-mnist",)
@@ -54,6 +54,9 @@ def read_idx(path: Path) -> np.ndarray:
 def fashion_mnist(root: str = "", resize: int = 0, channels: int = 1, train_limit: int = 0,
                   val_limit: int = 0) -> DataBundle:
     """Train (60,000) and test (10,000) splits; ``*_limit`` take the first N for quick runs."""
+    check_sizes(resize=resize, train_limit=train_limit, val_limit=val_limit)
+    if channels not in (1, 3):
+        raise GmlUserError(f"data.channels: accepted 1 or 3, got {channels}")
     folder = find_root(root)
     if folder is None:
         where = root or ", ".join(DEFAULT_DIRS)

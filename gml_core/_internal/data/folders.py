@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
 from ..errors import GmlUserError
 from . import DataBundle, DataInfo
+from .tensors import check_sizes
 
 _CIFAR_MEAN, _CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
@@ -20,15 +22,31 @@ def _transform(size: int, mean, std, train: bool):
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
-def _read_cifar_batch(path: Path) -> tuple[Any, list[int]]:
-    import pickle
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR-10's python batches hold: builtin containers, bytes/str and the
+    numpy array reconstruction functions. Anything else (a planted ``os.system``...) is refused."""
 
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar"), ("builtins", "bytes"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+
+
+def _read_cifar_batch(path: Path) -> tuple[Any, list[int]]:
     import numpy as np
 
-    with path.open("rb") as fh:
-        batch = pickle.load(fh, encoding="latin1")  # the format is a pickle of numpy arrays and lists
-    data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return data, list(batch["labels"])
+    try:
+        with path.open("rb") as fh:
+            batch = _CifarUnpickler(fh, encoding="latin1").load()
+        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = [int(label) for label in batch["labels"]]
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GmlUserError(f"data.root: {path} is not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") from None
+    return data, labels
 
 
 class _ArrayImages:
@@ -54,6 +72,7 @@ def cifar10(root: str = "data/cifar10", resize: int = 0, augment: bool = True) -
     """
     import numpy as np
 
+    check_sizes(resize=resize)
     folder = Path(root) / "cifar-10-batches-py"
     train_files = sorted(folder.glob("data_batch_*"))
     if not train_files or not (folder / "test_batch").is_file():
@@ -76,6 +95,8 @@ def imagefolder(root: str, resize: int = 224, train_dir: str = "train", val_dir:
     """An ImageFolder tree ``root/{train,val}/<class>/<image>``."""
     from torchvision.datasets import ImageFolder
 
+    if resize < 1:
+        raise GmlUserError(f"data.resize: must be >= 1 for image folders, got {resize}")
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     paths = {split: Path(root) / sub for split, sub in (("train", train_dir), ("val", val_dir))}
     for split, path in paths.items():

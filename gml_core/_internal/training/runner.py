@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,14 @@ def _visualizer(config: RunConfig, work_dir: Path) -> dict[str, Any]:
         else:
             uri = config.runtime.mlflow_tracking_uri or f"sqlite:///{(work_dir / 'mlflow.db').resolve()}"
             backends.append(dict(type="MLflowVisBackend", tracking_uri=uri, exp_name=config.runtime.mlflow_experiment,
+                                 run_name=mlflow_run_name(work_dir),
                                  artifact_location=(work_dir / "mlflow_artifacts").resolve().as_uri()))
     return dict(type="Visualizer", vis_backends=backends, name=f"gml-{os.getpid()}-{id(config)}")
+
+
+def mlflow_run_name(work_dir: Path) -> str:
+    """Unique per run: the work dir's name, the start time and the process id."""
+    return f"{work_dir.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
 def _runner_cfg(config: RunConfig, work_dir: Path) -> dict[str, Any]:
@@ -75,40 +81,69 @@ def _loader(dataset: Any, batch_size: int, shuffle: bool, workers: int) -> dict[
                 sampler=dict(type="DefaultSampler", shuffle=shuffle), collate_fn=dict(type="default_collate"))
 
 
-def _link_or_copy(src: Path, dst: Path) -> Path:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-    return dst
+def default_work_dir(config: RunConfig) -> Path:
+    return Path(config.runtime.work_dir or Path("work_dirs") / Path(config.source or "run").stem)
 
 
-def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
-    """The mmengine Runner, the algorithm and gml's hook for one run."""
-    from mmengine.evaluator import Evaluator
-    from mmengine.runner import Runner, set_random_seed
-
-    from .dist import init_distributed
-    from .metric import TopKAccuracy
-
-    rt, train = config.runtime, config.train
-    work_dir = Path(rt.work_dir or Path("work_dirs") / Path(config.source or "run").stem)
-    init_distributed(rt.launcher)
-    set_random_seed(rt.seed, deterministic=rt.deterministic)
+def build_parts(config: RunConfig, work_dir: Path) -> tuple[Any, Any]:
+    """The dataset bundle and the algorithm of a run: what ``gml run`` builds before its first
+    step, and what ``gml config check`` builds to validate everything."""
+    rt = config.runtime
     bundle = build("dataset", config.data, "data")
-    context = BuildContext(bundle.info, train, work_dir, rt.trust_checkpoint)
-    host = get_host()
+    context = BuildContext(bundle.info, config.train, work_dir, rt.trust_checkpoint)
     algorithm = build_algorithm(config.algorithm, context)
     if rt.load_from:
         _load_from(algorithm, rt.load_from, rt.trust_checkpoint)
+    return bundle, algorithm
+
+
+def _claim_work_dir(config: RunConfig) -> tuple[Any, str, Path]:
+    """Rank 0 locks (and, without --resume, chooses) the work dir; every rank learns which."""
+    import torch.distributed as dist
+
+    from .workdir import claim
+
+    lock, note = None, ""
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        lock, note = claim(default_work_dir(config), config.runtime.resume)
+        chosen = [str(lock.work_dir)]
+    else:
+        chosen = [""]
+    if dist.is_initialized():
+        dist.broadcast_object_list(chosen, src=0)
+    return lock, note, Path(chosen[0])
+
+
+def _resume_from(work_dir: Path, trust: bool) -> str | None:
+    """The checkpoint ``--resume`` continues from (one line says which, and what was skipped)."""
+    from .checkpoints import SAFE_SCHEME, TRUSTED_SCHEME, newest_intact
+
+    path, skipped = newest_intact(work_dir, trust)
+    notes = f" (skipped: {'; '.join(skipped)})" if skipped else ""
+    if path is None:
+        print(f"--resume: no intact checkpoint in {work_dir}{notes}; starting from scratch", flush=True)
+        return None
+    print(f"--resume: continuing from {path}{notes}", flush=True)
+    return (TRUSTED_SCHEME if trust else SAFE_SCHEME) + str(path)
+
+
+def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
+    """The mmengine Runner, the algorithm and gml's hook for one run in ``work_dir`` (claimed)."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.runner import Runner, set_random_seed
+
+    from .checkpoints import GmlCheckpointHook
+    from .metric import TopKAccuracy
+
+    rt, train = config.runtime, config.train
+    set_random_seed(rt.seed, deterministic=rt.deterministic)
+    bundle, algorithm = build_parts(config, work_dir)
     train_loader = _loader(bundle.train, train.batch_size, True, train.num_workers)
     val_loader = _loader(bundle.val, train.val_batch_size, False, train.num_workers)
     run_info = RunInfo(work_dir, None, None, bundle.info, config)
-    hook = GmlHook(run_info, host, progress=rt.progress and _is_tty())
+    hook = GmlHook(run_info, get_host(), progress=rt.progress and _is_tty())
     distributed = rt.launcher != "none"
+    resume_from = _resume_from(work_dir, rt.trust_checkpoint) if rt.resume else None
     runner = Runner(
         model=algorithm,
         work_dir=str(work_dir),
@@ -123,16 +158,16 @@ def build_runner(config: RunConfig) -> tuple[Any, Any, GmlHook]:
             timer=dict(type="IterTimerHook"),
             logger=dict(type="LoggerHook", interval=rt.log_interval),
             param_scheduler=dict(type="ParamSchedulerHook"),
-            checkpoint=dict(type="CheckpointHook", interval=rt.checkpoint_interval, max_keep_ckpts=rt.max_keep_ckpts,
-                            save_best="accuracy/top1" if rt.save_best else None, rule="greater"),
+            checkpoint=None,  # replaced by GmlCheckpointHook (crash-safe)
             sampler_seed=dict(type="DistSamplerSeedHook"),
         ),
-        custom_hooks=[hook],
+        custom_hooks=[hook, GmlCheckpointHook(rt.checkpoint_interval, rt.max_keep_ckpts, rt.save_best)],
         launcher=rt.launcher,
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo")),
         randomness=dict(seed=rt.seed, deterministic=rt.deterministic),
         visualizer=_visualizer(config, work_dir),
-        resume=rt.resume,
+        resume=resume_from is not None,
+        load_from=resume_from,
         cfg=dict(_runner_cfg(config, work_dir),
                  **({"model_wrapper_cfg": dict(type="GmlDataParallel")} if distributed else {})),
         experiment_name=f"{work_dir.name}",
@@ -161,20 +196,17 @@ def _is_tty() -> bool:
 
 def _finish(runner: Any, algorithm: Any, hook: GmlHook, work_dir: Path) -> RunResult:
     from ..resources import count_flops, count_params
+    from .checkpoints import BEST, LAST_CHECKPOINT
 
     deploy = algorithm.deploy_model()
     # a deployed model that differs from the trained one (pruned, subnet, int8) is evaluated itself
     metrics = hook.last_metrics if deploy is algorithm.model and hook.last_metrics else hook.run_info.evaluate(deploy)
     params = count_params(deploy)
     flops = count_flops(deploy, hook.run_info.data.input_shape)
-    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
-    best_path = _link_or_copy(best[-1], work_dir / "best.pth") if best else None
-    last_ref = work_dir / "last_checkpoint"
-    last_path = None
-    if last_ref.is_file():
-        last = Path(last_ref.read_text().strip())
-        if last.is_file():
-            last_path = _link_or_copy(last, work_dir / "latest.pth")
+    best_path = work_dir / BEST if (work_dir / BEST).is_file() else None
+    last_ref = work_dir / LAST_CHECKPOINT
+    last_path = Path(last_ref.read_text().strip()) if last_ref.is_file() else None
+    last_path = last_path if last_path is not None and last_path.is_file() else None
     log_file = Path(runner.log_dir) / f"{runner.timestamp}.log"
     result = RunResult(work_dir, metrics, params, flops, best_path, last_path,
                        log_file if log_file.is_file() else None, hook.summary_rows)
@@ -186,10 +218,22 @@ def _finish(runner: Any, algorithm: Any, hook: GmlHook, work_dir: Path) -> RunRe
 
 
 def run(config: RunConfig) -> RunResult | None:
-    """Train and evaluate; returns the summary on rank 0 (None on other ranks)."""
-    runner, algorithm, hook = build_runner(config)
-    runner.train()
-    if runner.rank != 0:
-        return None
-    with torch.no_grad():
-        return _finish(runner, algorithm, hook, Path(runner.work_dir))
+    """Train and evaluate in a work dir this run owns; returns the summary on rank 0."""
+    from .dist import init_distributed
+
+    init_distributed(config.runtime.launcher)
+    lock, note, work_dir = _claim_work_dir(config)
+    started = False
+    try:
+        if note:
+            print(note, flush=True)
+        runner, algorithm, hook = build_runner(config, work_dir)
+        started = True
+        runner.train()
+        if runner.rank != 0:
+            return None
+        with torch.no_grad():
+            return _finish(runner, algorithm, hook, work_dir)
+    finally:
+        if lock is not None:
+            lock.release(failed=not started)
