@@ -221,3 +221,13 @@ def test_third_party_loss_and_connector_through_the_registrars(tmp_path, monkeyp
     with torch.no_grad():
         expected = 2.0 * (algo.model(x) - 0.5 * algo.distiller.teachers[0](x)).abs().mean()
         assert algo.loss(x, y)["loss_l1"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_seed_name_image_classifier_distiller_is_the_teacher_student_distillation(tmp_path):
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    tab = table(str(ckpt), [KD])
+    tab["type"] = "ImageClassifierDistiller"   # the seed system's name for the same algorithm
+    algo = build(tab)
+    assert type(algo).__name__ == "TeacherStudentDistillation"
+    assert set(algo.loss(*batch())) == {"loss_kd", "loss_cls"}

@@ -241,38 +241,92 @@ def test_paraphraser_pretrains_then_freezes(tmp_path):
     assert all(torch.equal(v, again.distiller.heads["ft"].tea_connector.state_dict()[k]) for k, v in frozen.items())
 
 
-def test_pretrain_connector_on_the_student_side_is_refused(tmp_path):
+def test_pretrain_connector_on_the_student_side_learns_student_features(tmp_path):
+    """The seed allows pretrain_criterion on either connector: a student-side one reconstructs the
+    student's own feature (its weights and BatchNorm statistics untouched), then is frozen."""
     ckpt = tmp_path / "t.pth"
     save_teacher(ckpt)
-    bad = head("backbone.layer4", "backbone.layer4", "ft", {"type": "FTLoss"},
-               stu_connector={"type": "Paraphraser", "pretrain_criterion": {"type": "MSELoss"}},
-               tea_connector={"type": "Paraphraser"})
-    with pytest.raises(GmlUserError, match="use it as tea_connector"):
-        build(table(str(ckpt), [bad]))
+    both = head("backbone.layer4", "backbone.layer4", "ft", {"type": "FTLoss"},
+                stu_connector={"type": "Paraphraser", "rate": 0.5, "pretrain_criterion": {"type": "MSELoss"},
+                               "pretrain_epochs": 2},
+                tea_connector={"type": "Paraphraser", "rate": 0.25})
+    algo = build(table(str(ckpt), [both]), lr=0.05)
+    stu = algo.distiller.heads["ft"].stu_connector
+    assert stu.factor_channels == 16   # width-4 student: 32 channels at layer4, rate 0.5
+    seen = []
 
+    class Spy(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
 
-def test_init_stage_trains_only_the_hint_heads(tmp_path):
-    ckpt = tmp_path / "t.pth"
-    save_teacher(ckpt)
-    algo = build(table(str(ckpt), [HINT, LOGITS], init_epochs=1, init_heads=["hint"]), epochs=3)
+        def forward(self, out, target):
+            assert target.shape[1] == 32   # the student's layer4 feature, not the teacher's (64 channels)
+            value = self.inner(out, target)
+            seen.append(float(value.detach()))
+            return value
+
+    stu.pretrain_criterion = Spy(stu.pretrain_criterion)
+    student_before = {k: v.clone() for k, v in algo.model.state_dict().items()}
+    batches = [batch(16, seed=s) for s in range(4)]
+    algo.before_train(FakeRun(tmp_path, batches))
+    assert len(seen) == 2 * len(batches)
+    assert sum(seen[-4:]) < sum(seen[:4])
+    assert bool(stu.pretrained) and stu.frozen
+    assert all(torch.equal(v, algo.model.state_dict()[k]) for k, v in student_before.items())
     wrapper = algo.build_optim_wrapper(algo.context.train)
+    opt_ids = {id(p) for g in wrapper.optimizer.param_groups for p in g["params"]}
+    assert not opt_ids & {id(p) for p in stu.parameters()}
+
+
+def test_init_stage_runs_before_the_schedule_on_the_hint_heads_only(tmp_path):
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    algo = build(table(str(ckpt), [HINT, LOGITS], init_epochs=2, init_heads=["hint"]), epochs=3)
+    hint = algo.distiller.heads["hint"]
+    wrapper = algo.build_optim_wrapper(algo.context.train)
+    opt_ids = {id(p) for g in wrapper.optimizer.param_groups for p in g["params"]}
+    assert not opt_ids & {id(p) for p in hint.parameters()}     # the regressor trains in the stage only
+    assert opt_ids >= {id(p) for p in algo.model.parameters()}
     fc_before = algo.model.head.fc.weight.clone()
-    algo.before_train_iter(0, 0, 10)
-    x, y = batch()
-    assert set(algo.loss(x, y)) == {"loss_hint"}
-    algo.train_step((x, y), wrapper)
-    assert torch.equal(algo.model.head.fc.weight, fc_before)  # layers after the hint get no gradient
-    algo.before_train_iter(5, 1, 10)
+    conv_before = algo.model.backbone.conv1.weight.clone()
+    conn_before = hint.stu_connector.layers[0].weight.clone()
+    batches = [batch(16, seed=s) for s in range(3)]
+    x, y = batches[0]
+    first = _hint_loss(algo, x)
+    algo.before_train(FakeRun(tmp_path, batches))
+    assert bool(algo.init_done)
+    assert torch.equal(algo.model.head.fc.weight, fc_before)            # layers after the hint: no gradient
+    assert not torch.equal(algo.model.backbone.conv1.weight, conv_before)
+    assert not torch.equal(hint.stu_connector.layers[0].weight, conn_before)
+    assert _hint_loss(algo, x) < first                                 # 2 extra passes fitted the hint
+    # the main schedule: the hint head is dropped, labels and KD train the whole student
     assert set(algo.loss(x, y)) == {"loss_kd", "loss_cls"}
     algo.train_step((x, y), wrapper)
     assert not torch.equal(algo.model.head.fc.weight, fc_before)
+    # a resumed run (init_done restored from the checkpoint) does not run the stage again
+    again = build(table(str(ckpt), [HINT, LOGITS], init_epochs=2, init_heads=["hint"]), epochs=3)
+    again.load_state_dict(algo.state_dict())
+    state = {k: v.clone() for k, v in again.state_dict().items()}
+    again.before_train(FakeRun(tmp_path, batches))
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in state.items())
 
 
-def test_init_epochs_must_leave_training_epochs(tmp_path):
+def _hint_loss(algo, x):
+    """The hint loss on ``x`` in training mode, leaving every BatchNorm statistic as it was."""
+    from gml_kd.pretrain import _buffers_kept
+
+    with torch.no_grad(), _buffers_kept(algo), algo.distiller.recording():
+        algo.distiller.teacher_forward(x)
+        algo.model(x)
+        return float(algo.distiller.head_losses({"hint"})["loss_hint"])
+
+
+def test_init_stage_may_be_longer_than_the_schedule(tmp_path):
     ckpt = tmp_path / "t.pth"
     save_teacher(ckpt)
-    with pytest.raises(GmlUserError, match=r"algorithm\.init_epochs: 2 leaves no epoch .*train\.epochs = 2"):
-        build(table(str(ckpt), [HINT], init_epochs=2, init_heads=["hint"]), epochs=2)
+    algo = build(table(str(ckpt), [HINT, LOGITS], init_epochs=2, init_heads=["hint"]), epochs=1)
+    assert algo.config.init_epochs == 2   # extra passes: they take nothing from train.epochs
 
 
 def test_ensemble_of_teachers_and_meal_without_labels(tmp_path):

@@ -100,3 +100,16 @@ def test_bad_input_exits_2_with_one_line(teacher, tmp_path, capsys):
                'algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg[0].student_module="head.f"')
     err = capsys.readouterr().err
     assert code == 2 and "has no module 'head.f' (did you mean 'head.fc'?)" in err and "Traceback" not in err
+
+
+def test_log_shows_init_stage_losses_only_during_that_stage(teacher, tmp_path):
+    """FitNet's hint loss is logged by its stage before the schedule, never in the training lines."""
+    summary = distil("fitnet", teacher, tmp_path, "train.epochs=2", "algorithm.init_epochs=1",
+                     "runtime.log_interval=2")
+    log = Path(summary["log"]).read_text()
+    assert "init stage epoch 1/1 (before the main schedule): loss_hint3" in log
+    train_lines = [line for line in log.splitlines() if "Epoch(train)" in line]
+    assert len(train_lines) >= 2
+    assert all("loss_kd" in line and "loss_hint3" not in line for line in train_lines)
+    scalars = (Path(summary["log"]).parent / "vis_data" / "scalars.json").read_text()
+    assert "loss_hint3" not in scalars and "loss_kd" in scalars

@@ -58,16 +58,25 @@ def test_mse_hint_loss():
     assert MSELoss(reduction="batchmean", loss_weight=2.0)(s, t).item() == pytest.approx(2 * 5 / 2)
 
 
+def test_fitnet_paper_term_is_half_the_per_sample_squared_norm():
+    # Romero et al.: 1/2 ||u_h - r(v_g)||^2 per sample = MSELoss(reduction="batchmean", loss_weight=0.5)
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(3, 4, 2, 2, generator=g), torch.randn(3, 4, 2, 2, generator=g)
+    paper = sum(0.5 * float(((s[i] - t[i]) ** 2).sum()) for i in range(3)) / 3
+    assert MSELoss(reduction="batchmean", loss_weight=0.5)(s, t).item() == pytest.approx(paper, rel=1e-6)
+
+
 def test_attention_transfer_by_hand():
     # student (1, 2, 1, 2): channels [1, 0] and [1, 2] -> mean_c F^2 = [1, 2] -> [1, 2] / sqrt(5)
     s = torch.tensor([[[[1.0, 0.0]], [[1.0, 2.0]]]])
     # teacher (1, 1, 1, 2): [2, 0] -> [4, 0] -> [1, 0]; channel counts may differ
     t = torch.tensor([[[[2.0, 0.0]]]])
     q = 1 / math.sqrt(5)
-    expected = ((q - 1) ** 2 + (2 * q) ** 2) / 2
-    assert expected == pytest.approx(0.552786, abs=1e-6)
-    assert ATLoss()(s, t).item() == pytest.approx(expected, rel=1e-6)
-    assert ATLoss(loss_weight=1000.0)(s, t).item() == pytest.approx(1000 * expected, rel=1e-6)
+    mean_sq = ((q - 1) ** 2 + (2 * q) ** 2) / 2   # mean over batch and positions
+    assert mean_sq == pytest.approx(0.552786, abs=1e-6)
+    # the paper's beta / 2 factor: loss_weight is beta, so beta = 1000 gives 500 * mean_sq
+    assert ATLoss()(s, t).item() == pytest.approx(mean_sq / 2, rel=1e-6)
+    assert ATLoss(loss_weight=1000.0)(s, t).item() == pytest.approx(500 * mean_sq, rel=1e-6)
     with pytest.raises(ValueError, match="spatial"):
         ATLoss()(s, torch.zeros(1, 1, 2, 1))
 

@@ -24,7 +24,7 @@ from .config import (
 from .distiller import TeacherDistiller
 from .inplace import InplaceDistiller
 from .meal import MealLoss
-from .pretrain import pretrain_connectors
+from .pretrain import pretrain_connectors, run_init_stage
 
 STUDENT_FILE = "student.pth"
 
@@ -48,9 +48,6 @@ class TeacherStudentDistillation(GmlAlgorithm):
                 load_weights(self.model, config.pretrained, context.trust_checkpoint, prefix="model.")
             except GmlUserError as exc:
                 raise GmlUserError(f"algorithm.pretrained: {exc}") from None
-        if config.init_epochs and config.init_epochs >= context.train.epochs:
-            raise GmlUserError(f"algorithm.init_epochs: {config.init_epochs} leaves no epoch for training after the "
-                               f"initialisation stage (train.epochs = {context.train.epochs})")
         self.inplace = isinstance(config.distiller, InplaceDistillerConfig)
         if self.inplace:
             self.distiller = InplaceDistiller(config.distiller, self.model, context)
@@ -58,7 +55,8 @@ class TeacherStudentDistillation(GmlAlgorithm):
             self.distiller = TeacherDistiller(config.distiller, self.model, context)
         self.meal = MealLoss(config.meal, context.data.num_classes) if config.use_meal else None
         self.init_heads = init_head_set(config)
-        self.in_init_stage = config.init_epochs > 0
+        #: set once the initialisation stage has run (saved in checkpoints: a resumed run skips it)
+        self.register_buffer("init_done", torch.zeros((), dtype=torch.bool))
 
     # -- lifecycle -------------------------------------------------------------------------
     def before_train(self, run: Any) -> None:
@@ -67,18 +65,20 @@ class TeacherStudentDistillation(GmlAlgorithm):
                 _log(line)
             _broadcast_teachers(self.distiller.teachers)
             pretrain_connectors(self, run)
-
-    def before_train_iter(self, iteration: int, epoch: int, max_iters: int) -> None:
-        self.in_init_stage = epoch < self.config.init_epochs
+            run_init_stage(self, run)
 
     def optimizer_param_groups(self) -> Any:
-        frozen = set() if self.inplace else self.distiller.frozen_parameters()
-        return [p for p in self.parameters() if p.requires_grad and id(p) not in frozen]
+        """Everything trainable except pre-trained connectors and heads of the initialisation stage."""
+        if self.inplace:
+            return [p for p in self.parameters() if p.requires_grad]
+        skip = self.distiller.frozen_parameters()
+        skip |= {id(p) for n in self.init_heads for p in self.distiller.heads[n].parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in skip]
 
     # -- losses ----------------------------------------------------------------------------
     def active_heads(self) -> set[str]:
-        names = set(self.distiller.heads.keys())
-        return self.init_heads & names if self.in_init_stage else names - self.init_heads
+        """Heads of the main schedule (those of the initialisation stage are dropped after it)."""
+        return set(self.distiller.heads.keys()) - self.init_heads
 
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.inplace:
@@ -87,11 +87,10 @@ class TeacherStudentDistillation(GmlAlgorithm):
             teacher_outputs = self.distiller.teacher_forward(inputs)
             logits = self.model(inputs)
             losses = self.distiller.head_losses(self.active_heads())
-        if not self.in_init_stage:
-            if self.meal is not None:
-                losses.update(self.meal(logits, teacher_outputs))
-            elif self.config.student_loss_weight > 0:
-                losses["loss_cls"] = self.config.student_loss_weight * self._label_loss(logits, labels)
+        if self.meal is not None:
+            losses.update(self.meal(logits, teacher_outputs))
+        elif self.config.student_loss_weight > 0:
+            losses["loss_cls"] = self.config.student_loss_weight * self._label_loss(logits, labels)
         if not losses:
             losses["loss_zero"] = logits.sum() * 0.0
         return losses

@@ -127,9 +127,9 @@ class MealConfig:
 class TeacherStudentDistillationConfig(AlgorithmConfig):
     """``TeacherStudentDistillation``: the student (``model``) learns from labels and teachers.
 
-    ``init_epochs`` > 0 runs a first stage that trains only on the heads named in
-    ``init_heads`` (FitNet's hint stage), after which those heads are dropped and the
-    other heads plus the label loss train the whole student.
+    ``init_epochs`` > 0 runs that many extra passes before the ``train.epochs`` schedule,
+    training only on the heads named in ``init_heads`` (FitNet's hint stage); then those
+    heads are dropped and the other heads plus the label loss train the whole student.
     """
 
     use_meal: bool = False
@@ -151,9 +151,9 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
 class ABTeacherStudentDistillationConfig(TeacherStudentDistillationConfig):
     """``ABTeacherStudentDistillation``: an activation-boundary initialisation stage, then training.
 
-    During the first ``init_epochs`` only the heads of ``init_heads`` train (all heads
-    when the list is empty); afterwards the student trains on its labels plus any
-    heads not listed there.
+    For ``init_epochs`` extra passes before the schedule only the heads of ``init_heads``
+    train (all heads when the list is empty); then the student trains on its labels plus
+    any heads not listed there.
     """
 
     init_epochs: int = 1

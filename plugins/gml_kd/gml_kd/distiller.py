@@ -126,9 +126,6 @@ class TeacherDistiller(nn.Module):
             if cfg.stu_connector is not None:
                 stu_conn = context.build("connector", cfg.stu_connector, f"{key}.head.stu_connector",
                                          in_channels=s.shape[1], out_channels=t_out.shape[1])
-                if isinstance(stu_conn, BaseConnector) and stu_conn.needs_pretrain:
-                    raise GmlUserError(f"{key}.head.stu_connector: a connector with pretrain_criterion is "
-                                       "pre-trained on teacher features; use it as tea_connector")
                 s_out = _eval_once(stu_conn, s)
         loss = context.build("loss", cfg.loss, f"{key}.head.loss")
         _check_loss(loss, s_out, t_out, item, key, s, t)
@@ -166,14 +163,18 @@ class TeacherDistiller(nn.Module):
             out[f"loss_{name}"] = head(student, teacher)
         return out
 
-    def pretrain_connectors(self) -> list[tuple[BaseDistillationHead, BaseConnector]]:
-        """Teacher connectors with a pre-training stage (done or not)."""
-        return [(h, h.tea_connector) for h in self.heads.values()
-                if isinstance(h.tea_connector, BaseConnector) and h.tea_connector.needs_pretrain]
+    def pretrain_connectors(self) -> list[tuple[BaseDistillationHead, BaseConnector, str]]:
+        """Connectors with a pre-training stage (done or not): ``(head, connector, "teacher" | "student")``."""
+        out = []
+        for h in self.heads.values():
+            for side, conn in (("teacher", h.tea_connector), ("student", h.stu_connector)):
+                if isinstance(conn, BaseConnector) and conn.needs_pretrain:
+                    out.append((h, conn, side))
+        return out
 
     def frozen_parameters(self) -> set[int]:
         """Ids of parameters that the weight optimiser must not see (pre-trained connectors)."""
-        return {id(p) for _, c in self.pretrain_connectors() for p in c.parameters()}
+        return {id(p) for _, c, _ in self.pretrain_connectors() for p in c.parameters()}
 
     # -- device moves and checkpoints -------------------------------------------------------
     def _apply(self, fn: Any, recurse: bool = True) -> "TeacherDistiller":

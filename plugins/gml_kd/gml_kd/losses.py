@@ -84,9 +84,10 @@ class ATLoss(DistillLoss):
     """Attention transfer (Zagoruyko & Komodakis, 2017).
 
     ``Q = vec(mean_c |F_c|^p) / ||vec(mean_c |F_c|^p)||_2`` for student and teacher;
-    the loss is the mean over the batch and positions of ``(Q_s - Q_t)^2`` (the form of
-    the authors' release, where the paper's beta is ``loss_weight``, typically 1000).
-    Channel counts may differ; spatial sizes must match.
+    the loss is ``beta / 2 * mean((Q_s - Q_t)^2)``, the mean taken over the batch and
+    positions, with ``beta = loss_weight``: the paper's ``beta / 2`` factor as its
+    authors' release applies it (``beta = 1000`` there, for 32x32 maps). Channel counts
+    may differ; spatial sizes must match.
     """
 
     same_shape = False
@@ -99,7 +100,7 @@ class ATLoss(DistillLoss):
         if student.shape[0] != teacher.shape[0] or student.shape[2:] != teacher.shape[2:]:
             raise ValueError(f"ATLoss needs equal batch and spatial sizes, got {tuple(student.shape)} "
                              f"and {tuple(teacher.shape)}")
-        return (attention_map(student, self.p) - attention_map(teacher, self.p)).pow(2).mean()
+        return 0.5 * (attention_map(student, self.p) - attention_map(teacher, self.p)).pow(2).mean()
 
 
 class ABLoss(DistillLoss):

@@ -5,6 +5,8 @@ from gml_core.api import hookimpl
 _ALGORITHMS = {
     "TeacherStudentDistillation": "gml_kd.algorithms:TeacherStudentDistillation",
     "ABTeacherStudentDistillation": "gml_kd.algorithms:ABTeacherStudentDistillation",
+    # the seed system's name of the teacher-student distiller of image classifiers
+    "ImageClassifierDistiller": "gml_kd.algorithms:TeacherStudentDistillation",
 }
 
 _LOSSES = {

@@ -1,19 +1,38 @@
-"""Pre-train connectors that have a ``pretrain_criterion``, then freeze them.
+"""Stages that run before the main schedule, over the same training loader.
 
-Factor Transfer's paraphraser learns to reconstruct the teacher's feature
-(``forward_pretrain``) before the student starts; gradients are averaged across
-ranks under distributed training so every rank keeps the same connector. A
-connector whose ``pretrained`` flag is set (a resumed run) is only frozen.
+* **Connector pre-training**: a connector with a ``pretrain_criterion`` (Factor
+  Transfer's paraphraser) learns to reconstruct its side's feature through its own
+  ``forward_pretrain``, then is frozen.
+* **Initialisation stage** (``init_epochs``, FitNet's hint stage, AB's activation-
+  boundary transfer): the student trains on the ``init_heads`` alone for
+  ``init_epochs`` extra passes, with its own optimiser and a cosine decay of
+  ``train.lr`` over the stage, so the main schedule keeps every epoch and its full
+  learning-rate curve. The stage's losses are logged by the stage only; the main
+  training log never shows them.
+
+Both run in ``before_train``, so their losses never enter the main loop's log. Under
+distributed training the gradients are averaged across ranks, so every rank keeps the
+same weights. A resumed run does not repeat a finished stage (the ``pretrained`` /
+``init_done`` flags are buffers, saved in checkpoints).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
+from torch import nn
 
 from gml_core.api import make_optimizer
+
+
+def _log(message: str) -> None:
+    from mmengine.logging import print_log
+
+    print_log(message, logger="current", level=logging.INFO)
 
 
 def _average_grads(params: list[torch.nn.Parameter]) -> None:
@@ -26,36 +45,108 @@ def _average_grads(params: list[torch.nn.Parameter]) -> None:
             p.grad.div_(world)
 
 
-def pretrain_connectors(algorithm: Any, run: Any) -> None:
-    """Train each pending connector on teacher features over ``run.train_loader``."""
-    from mmengine.logging import print_log
+def _epoch_batches(loader: Any, epoch: int) -> Any:
+    """The loader with its sampler set to ``epoch`` (a different order per pass, same per seed)."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    return loader
 
+
+@contextmanager
+def _buffers_kept(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in training mode and restore its buffers (BatchNorm statistics) afterwards."""
+    saved = [b.detach().clone() for b in model.buffers()]
+    was_training = model.training
+    model.train()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+        with torch.no_grad():
+            for buffer, value in zip(model.buffers(), saved):
+                buffer.copy_(value)
+
+
+def pretrain_connectors(algorithm: Any, run: Any) -> None:
+    """Train each pending connector on its side's features over ``run.train_loader``, then freeze it.
+
+    A teacher-side connector learns from the frozen teacher's features; a student-side one
+    from the student's features at this point (its initial or ``pretrained`` weights; the
+    student's BatchNorm statistics are left as they were).
+    """
     distiller = algorithm.distiller
-    for head, connector in distiller.pretrain_connectors():
+    for head, connector, side in distiller.pretrain_connectors():
         if bool(connector.pretrained):
             connector.freeze()
             continue
-        recorder = distiller.teacher_recorders[head.teacher_index]
-        teacher = distiller.teachers[head.teacher_index]
-        params = [p for p in connector.parameters()]
+        if side == "teacher":
+            recorder = distiller.teacher_recorders[head.teacher_index]
+            model, path = distiller.teachers[head.teacher_index], head.teacher_module
+        else:
+            recorder, model, path = distiller.student_recorder, algorithm.model, head.student_module
+        params = list(connector.parameters())
         optimizer = make_optimizer(params, algorithm.context.train)
         criterion = connector.pretrain_criterion
         connector.train()
         last = float("nan")
         for epoch in range(connector.pretrain_epochs):
-            for batch in run.train_loader:
+            for batch in _epoch_batches(run.train_loader, epoch):
                 inputs, _ = algorithm.data_preprocessor(batch, True)
                 with torch.no_grad(), recorder.recording():
-                    teacher(inputs)
-                    feature = recorder.take(head.teacher_module)
+                    if side == "teacher":
+                        model(inputs)
+                    else:
+                        with _buffers_kept(model):
+                            model(inputs)
+                    feature = recorder.take(path)
                 loss = criterion(connector.forward_pretrain(feature), feature)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 _average_grads(params)
                 optimizer.step()
                 last = float(loss.detach())
-            print_log(f"head {head.name}: pre-trained {type(connector).__name__} epoch {epoch + 1}/"
-                      f"{connector.pretrain_epochs}, reconstruction loss {last:.4f}", logger="current",
-                      level=logging.INFO)
+            _log(f"head {head.name}: pre-trained {type(connector).__name__} ({side} side) epoch {epoch + 1}/"
+                 f"{connector.pretrain_epochs}, reconstruction loss {last:.4f}")
         connector.pretrained.fill_(True)
         connector.freeze()
+
+
+def run_init_stage(algorithm: Any, run: Any) -> None:
+    """Train the student on the initialisation heads alone for ``init_epochs`` extra passes."""
+    epochs = algorithm.config.init_epochs
+    names = sorted(algorithm.init_heads)
+    if epochs <= 0 or not names or bool(algorithm.init_done):
+        return
+    distiller = algorithm.distiller
+    heads = [distiller.heads[n] for n in names]
+    params = [p for p in algorithm.model.parameters() if p.requires_grad]
+    params += [p for h in heads for p in h.parameters() if p.requires_grad]
+    train = algorithm.context.train
+    optimizer = make_optimizer(params, train)
+    total = max(1, epochs * len(run.train_loader))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1.0 + math.cos(math.pi * i / total)))
+    algorithm.model.train()
+    for h in heads:
+        h.train()
+    for epoch in range(epochs):
+        sums = dict.fromkeys(names, 0.0)
+        steps = 0
+        for batch in _epoch_batches(run.train_loader, epoch):
+            inputs, _ = algorithm.data_preprocessor(batch, True)
+            with distiller.recording():
+                distiller.teacher_forward(inputs)
+                algorithm.model(inputs)
+                losses = distiller.head_losses(set(names))
+            loss = sum(losses.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            _average_grads(params)
+            optimizer.step()
+            schedule.step()
+            for n in names:
+                sums[n] += float(losses[f"loss_{n}"].detach())
+            steps += 1
+        means = ", ".join(f"loss_{n} {sums[n] / max(steps, 1):.4f}" for n in names)
+        _log(f"init stage epoch {epoch + 1}/{epochs} (before the main schedule): {means}")
+    algorithm.init_done.fill_(True)
