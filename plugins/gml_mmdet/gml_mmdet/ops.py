@@ -18,6 +18,7 @@ built. A present compiled extension is never replaced.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -136,6 +137,8 @@ def _module() -> types.ModuleType:
         setattr(module, name, globals()[name])
     module.__getattr__ = lambda name: _no_fallback(name) if not name.startswith("__") else _raise_attr(name)
     module.gml_fallback = True
+    # a spec without a loader: mmengine's ``mmcv_full_available()`` then (rightly) says "no"
+    module.__spec__ = importlib.machinery.ModuleSpec(_MODULE, None)
     return module
 
 

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def translate(config, source=""):
+    return None
