@@ -56,6 +56,8 @@ class DetectionMAP(BaseMetric):
         import io
 
         self.coco.results.clear()
+        if not any(len(r["pred"]["scores"]) for r in results):  # nothing detected (CocoMetric reports nothing)
+            return {"bbox_mAP": 0.0, "bbox_mAP_50": 0.0, "bbox_mAP_75": 0.0}
         samples = [{"img_id": r["img_id"], "ori_shape": r["ori_shape"], "pred_instances": r["pred"],
                     "instances": r["instances"]} for r in results]
         self.coco._coco_api = None
