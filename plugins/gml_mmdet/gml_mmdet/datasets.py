@@ -82,6 +82,16 @@ class DetSamples(Dataset):
                        "img_id": torch.tensor(int(meta.get("img_id", index)))}
 
 
+def _tupled(value: Any) -> Any:
+    """Lists of numbers as tuples (TOML/JSON have no tuples; mmcv's transforms test for them)."""
+    if isinstance(value, dict):
+        return {k: _tupled(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_tupled(v) for v in value]
+        return tuple(items) if all(isinstance(v, (int, float)) for v in items) else items
+    return value
+
+
 def _open(cfg: dict[str, Any], what: str) -> Any:
     from .ops import install
 
@@ -111,7 +121,8 @@ def build_coco(data_root: str, train_ann: str = "annotations/instances_train2017
     splits = []
     for what, ann, prefix, steps, limit in (("train", train_ann, train_prefix, pipeline, train_limit),
                                             ("val", val_ann, val_prefix, val_pipeline, val_limit)):
-        steps = registries.strip_scopes(list(steps)) if steps else default_pipeline(image_size, what == "train")
+        steps = _tupled(registries.strip_scopes(list(steps))) if steps else default_pipeline(image_size,
+                                                                                             what == "train")
         cfg: dict[str, Any] = dict(type=dataset_type, data_root=str(data_root), ann_file=ann,
                                    data_prefix=dict(img=prefix), pipeline=steps, test_mode=what == "val",
                                    filter_cfg=dict(filter_empty_gt=what == "train", min_size=1))
