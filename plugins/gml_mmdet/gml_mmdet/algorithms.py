@@ -43,6 +43,9 @@ class DetectionLossMixin:
     def _label_loss(self, logits: Any, labels: Any) -> torch.Tensor:
         return self.detection_loss(logits, labels)
 
+    def ce_loss(self, logits: Any, labels: Any) -> torch.Tensor:  # gml-prune's label loss
+        return self.detection_loss(logits, labels)
+
 
 def _base_loss() -> Any:
     from gml_core.api import GmlAlgorithm

@@ -28,3 +28,10 @@ def gml_translate_config(config, source):
     from .translate import translate
 
     return translate(config, source)
+
+
+@hookimpl
+def gml_register_commands(cli):
+    from .cli import mmdet
+
+    cli.add_command(mmdet)
