@@ -9,7 +9,9 @@ from gml_core._internal.training.runner import run
 
 
 def _mmdet_detections(export, image_path):
-    import gml_mmdet.mm_modules  # noqa: F401  (the ops fallback before mmdet.apis)
+    from gml_mmdet.ops import install
+
+    install()  # the ops fallback before mmdet.apis (which imports mmcv.ops)
     from mmdet.apis import inference_detector, init_detector
 
     model = init_detector(str(export.config), str(export.weights), device="cpu")
