@@ -14,7 +14,7 @@ from ..algorithms.base import DataInfo
 class DataBundle:
     """Train and validation datasets plus their shape information.
 
-    ``metric`` (optional) replaces top-k accuracy: called with the algorithm's model, it returns
+    ``metric`` (optional) replaces top-k accuracy: called with the algorithm, it returns
     an mmengine ``BaseMetric`` that receives ``(data_batch, model outputs)``; ``best_indicator``
     is the metric key ``best.pth`` follows (higher is better).
     """

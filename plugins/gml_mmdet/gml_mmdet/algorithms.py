@@ -23,20 +23,38 @@ def is_detection(config: Any) -> bool:
 
 
 def _detector(algorithm: Any) -> Any:
-    from .metric import _head_owner
-
-    return _head_owner(algorithm.model)
+    return algorithm.mmdet_decoder
 
 
 class DetectionLossMixin:
     """Detection losses in place of cross-entropy."""
+
+    @property
+    def mmdet_decoder(self) -> Any:
+        """The detector whose head decodes outputs and computes losses (no weights of its own are used).
+
+        ``self.model`` itself, or - once a quantizer has traced it into a ``GraphModule`` without
+        mmdet's methods - a detector rebuilt from the model spec (cached).
+        """
+        for module in self.model.modules():
+            if hasattr(module, "decode") and hasattr(module, "bbox_head"):
+                return module
+        cache = self.__dict__.setdefault("_mmdet_decoder", [])
+        if not cache:
+            from gml_core.api import build_component
+
+            cache.append(build_component("model", self.model_spec, "algorithm.model"))
+        return cache[0]
 
     def detection_loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         losses = _detector(self).task_losses(outputs, targets)
         return sum(losses.values())
 
     def loss(self, inputs: torch.Tensor, labels: Any) -> dict[str, torch.Tensor]:
-        if type(self).__mro__[2].loss is not _base_loss():  # the algorithm has its own loss: keep it
+        own_loss = type(self).__mro__[2].loss is not _base_loss()
+        # gml-qat's IAO computes cross-entropy inline unless it distils: its plain case is replaced here
+        plain_qat = hasattr(self, "quantizer") and getattr(self, "distiller", None) is None
+        if own_loss and not plain_qat:  # the algorithm's own loss, with the detection label loss
             return super().loss(inputs, labels)
         return _detector(self).task_losses(self.model(inputs), labels)
 

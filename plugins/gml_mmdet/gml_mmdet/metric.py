@@ -15,7 +15,11 @@ from mmengine.evaluator import BaseMetric
 
 
 def _head_owner(model: torch.nn.Module) -> Any:
-    """The detector inside ``model`` (itself, or the first sub-module with ``decode``)."""
+    """The detector that decodes ``model``'s outputs: an algorithm's ``mmdet_decoder``, ``model``
+    itself or its first sub-module with ``decode`` and a ``bbox_head``."""
+    decoder = getattr(model, "mmdet_decoder", None)
+    if decoder is not None:
+        return decoder
     for module in model.modules():
         if hasattr(module, "decode") and hasattr(module, "bbox_head"):
             return module

@@ -1,4 +1,4 @@
-"""Pruning a RetinaNet through backbone, FPN and head, and exports that mmdet loads back."""
+"""Pruning a RetinaNet through backbone and FPN, QAT of backbone+FPN with a float head, and exports mmdet loads back."""
 
 import pytest
 import torch
@@ -73,3 +73,21 @@ def test_native_export_of_a_trained_detector(host, det_root, trained, tmp_path):
     assert export.model_type == "RetinaNet" and export.max_abs_diff == 0.0
     text = export.config.read_text()
     assert "GmlDetector" not in text and "'type': 'RetinaNet'" in text
+
+
+def test_qat_backbone_and_neck_int8_head_float(host, det_root, trained, tmp_path):
+    pytest.importorskip("gml_qat")
+    overrides = [*tiny(det_root), f'algorithm.model.init_from="{trained.best_checkpoint}"', "train.epochs=2",
+                 "algorithm.freeze_bn_after=1", "algorithm.freeze_observer_after=1", f'runtime.work_dir="{tmp_path}"']
+    result = run(load_config(CONFIGS / "iao_retinanet_r18_digits.toml", overrides))
+    assert "coco/bbox_mAP" in result.metrics  # the int8 model's mAP through the same CocoMetric
+    int8 = torch.load(tmp_path / "model_int8.pth", weights_only=False)["state_dict"]
+    assert int8["backbone.conv1.weight"].is_quantized and int8["neck.fpn_convs.2.conv.weight"].is_quantized
+    assert not int8["bbox_head.retina_cls.weight"].is_quantized  # the head stays float
+    scripted = torch.jit.load(str(tmp_path / "model_int8.ts"))
+    from gml_core._internal.components import build
+
+    bundle = build("dataset", load_config(CONFIGS / "iao_retinanet_r18_digits.toml", overrides).data, "data")
+    image, _ = bundle.val[0]
+    cls_scores, bbox_preds = scripted(image[None])
+    assert [c.shape[-1] for c in cls_scores] == [8, 4, 2] and not cls_scores[0].is_quantized
