@@ -81,3 +81,14 @@ def test_gml_run_retinanet(host, det_root, tmp_path):
     assert result.best_checkpoint is not None and result.best_checkpoint.is_file()
     summary = json.loads((result.work_dir / "summary.json").read_text())
     assert summary["metrics"]["coco/bbox_mAP"] == result.metrics["coco/bbox_mAP"]
+
+
+@pytest.mark.parametrize("name, outputs", [("fcos", 3), ("atss", 3)])
+def test_gml_run_fcos_and_atss(host, det_root, tmp_path, name, outputs):
+    from gml_core._internal.components import build
+
+    cfg = load_config(CONFIGS / f"{name}_r18_digits.toml", [*tiny(det_root), f'runtime.work_dir="{tmp_path}"'])
+    model = build("model", cfg.algorithm.model, "algorithm.model", num_classes=10, in_channels=3)
+    assert len(model(torch.rand(1, 3, 64, 64))) == outputs  # class scores, boxes, centerness
+    result = run(cfg)
+    assert "coco/bbox_mAP" in result.metrics and result.best_checkpoint.is_file()

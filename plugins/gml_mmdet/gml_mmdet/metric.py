@@ -33,6 +33,9 @@ class DetectionMAP(BaseMetric):
 
     def __init__(self, model: torch.nn.Module, classes: Sequence[str], **kwargs: Any):
         super().__init__(**kwargs)
+        from .ops import install
+
+        install()
         from mmdet.evaluation import CocoMetric
 
         self.detector = _head_owner(model)
