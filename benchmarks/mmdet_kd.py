@@ -3,7 +3,8 @@
 Every run is a shipped config of ``configs/mmdet`` through gml's runner (digits-detection set:
 400 train / 100 val 64x64 canvases, CPU), with these overrides:
 
-* teacher: ``retinanet_r18_digits.toml`` with ``backbone.depth=34``, seed 0, trained once;
+* teacher: ``retinanet_r18_digits.toml`` with ``backbone.depth=34`` (``--teacher-width``: its
+  ``base_channels``, 16 like the student by default), seed 0, trained once;
 * student alone: ``retinanet_r18_digits.toml``; KD: ``kd_retinanet_r18_digits.toml`` (PKD on the
   three FPN levels + dense sigmoid KD on the class logits of each level) from that teacher;
   same seeds (initial weights and data order) for both; ``--epochs`` epochs each, AdamW lr 0.002,
@@ -36,21 +37,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--work-dir", type=Path, default=Path("work_dirs/bench/mmdet_kd"))
+    parser.add_argument("--teacher-width", type=int, default=16,
+                        help="base_channels of the teacher's ResNet-34 (the student's ResNet-18 has 16)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     base = [f"train.epochs={args.epochs}", "runtime.progress=false", "runtime.log_interval=1000",
             "runtime.max_keep_ckpts=1"]
     teacher_dir = args.work_dir / "teacher"
+    w = args.teacher_width
+    arch = ["backbone.depth=34", f"backbone.base_channels={w}", f"neck.in_channels=[{2 * w}, {4 * w}, {8 * w}]"]
     teacher = gml_run(CONFIGS / "retinanet_r18_digits.toml",
-                      [*base, "algorithm.model.backbone.depth=34", f'runtime.work_dir="{teacher_dir}"'])
-    rows: dict = {"teacher (R34)": {"0": teacher["coco/bbox_mAP"]}, "student alone (R18)": {}, "KD (R18)": {}}
+                      [*base, *(f"algorithm.model.{a}" for a in arch), f'runtime.work_dir="{teacher_dir}"'])
+    rows: dict = {f"teacher (R34, width {w})": {"0": teacher["coco/bbox_mAP"]}, "student alone (R18)": {}, "KD (R18)": {}}
     ckpt = teacher_dir / f"epoch_{args.epochs}.pth"
     for seed in args.seeds:
         alone = gml_run(CONFIGS / "retinanet_r18_digits.toml",
                         [*base, f"runtime.seed={seed}", f'runtime.work_dir="{args.work_dir}/alone_{seed}"'])
         kd = gml_run(CONFIGS / "kd_retinanet_r18_digits.toml",
                      [*base, f"runtime.seed={seed}", f'runtime.work_dir="{args.work_dir}/kd_{seed}"',
-                      f'algorithm.distiller.distill_cfg.teacher[0].ckpt_path="{ckpt}"'])
+                      f'algorithm.distiller.distill_cfg.teacher[0].ckpt_path="{ckpt}"',
+                      *(f"algorithm.distiller.distill_cfg.teacher[0].model.{a}" for a in arch)])
         rows["student alone (R18)"][str(seed)] = alone["coco/bbox_mAP"]
         rows["KD (R18)"][str(seed)] = kd["coco/bbox_mAP"]
     print("| run | mAP (mean) | per seed |\n|---|---|---|")

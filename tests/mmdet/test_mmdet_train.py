@@ -9,6 +9,7 @@ from mmengine.structures import InstanceData
 
 from gml_core._internal.config.loader import load_config
 from gml_core._internal.training.runner import run
+from gml_core.api import GmlUserError
 
 
 def _targets(boxes, labels, size=64):
@@ -72,6 +73,16 @@ def test_detector_forward_losses_and_unknown_names(host):
         build("model", ComponentSpec("mmdet.RetinaNett", {}), "algorithm.model")
     with pytest.raises(ConfigError, match="FasterRCNN.*single-stage"):
         build("model", ComponentSpec("mmdet.FasterRCNN", {}), "algorithm.model")
+    args = cfg.algorithm.model.args
+    with pytest.raises(GmlUserError, match="unknown mmdet backbone 'ResNett'.*did you mean 'ResNet'"):
+        build("model", ComponentSpec("mmdet.RetinaNet", {**args, "backbone": {**args["backbone"], "type": "ResNett"}}),
+              "m")
+    # a deformable-convolution backbone: building (its dry run) names the op and the detector
+    dcn = {**args["backbone"], "depth": 50, "dcn": {"type": "DCNv2", "deform_groups": 1, "fallback_on_stride": False},
+           "stage_with_dcn": [False, False, True, True]}  # mmdet's DCN needs Bottleneck blocks
+    neck = {**args["neck"], "in_channels": [128, 256, 512]}
+    with pytest.raises(GmlUserError, match="'modulated_deform_conv_forward' .*mmdet.RetinaNet.*no CPU fallback"):
+        build("model", ComponentSpec("mmdet.RetinaNet", {**args, "backbone": dcn, "neck": neck}), "m", num_classes=10)
 
 
 def test_gml_run_retinanet(host, det_root, tmp_path):

@@ -40,7 +40,8 @@ def detector_class(name: str) -> Any:
 
         class GmlDetector(base):
             def forward(self, inputs):  # noqa: D401 - a traceable single-input forward
-                outs = self.bbox_head(self.extract_feat(inputs))
+                with building(f"mmdet.{name}"):  # ops without a CPU fallback name this detector
+                    outs = self.bbox_head(self.extract_feat(inputs))
                 return tuple([tap(level) for tap, level in zip(taps, out)] for taps, out in zip(self.head_out, outs))
 
             def mm_forward(self, inputs, data_samples=None, mode: str = "tensor"):
@@ -160,7 +161,8 @@ def make_builder(name: str) -> Any:
             first = (str(exc).strip().splitlines() or [""])[0]
             raise GmlUserError(f"mmdet.{name} could not be built: {type(exc).__name__}: {first}") from None
         _init_weights_quietly(model)
-        _add_taps(model, in_channels or 3)
+        with building(f"mmdet.{name}"):
+            _add_taps(model, in_channels or 3)  # a dry run: an op without a CPU fallback fails here, named
         setattr(model, CFG_ATTR, cfg)
         return model
 
