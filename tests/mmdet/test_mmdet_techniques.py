@@ -91,3 +91,22 @@ def test_qat_backbone_and_neck_int8_head_float(host, det_root, trained, tmp_path
     image, _ = bundle.val[0]
     cls_scores, bbox_preds = scripted(image[None])
     assert [c.shape[-1] for c in cls_scores] == [8, 4, 2] and not cls_scores[0].is_quantized
+
+
+def test_cli_export_and_bad_checkpoint(host, det_root, trained, tmp_path):
+    from click.testing import CliRunner
+
+    from gml_core._internal.cli import _add_plugin_commands, cli
+
+    _add_plugin_commands()
+    args = ["mmdet", "export", str(trained.best_checkpoint), "-c", str(CONFIGS / "retinanet_r18_digits.toml"),
+            "-o", str(tmp_path / "out")]
+    for item in tiny(det_root):
+        args += ["--cfg-options", item]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "model type:  RetinaNet" in result.output and "difference| = 0" in result.output
+    assert (tmp_path / "out" / "config.py").is_file() and (tmp_path / "out" / "weights.pth").is_file()
+    missing = CliRunner().invoke(cli, ["mmdet", "export", str(tmp_path / "nope.pth"), "-c",
+                                       str(CONFIGS / "retinanet_r18_digits.toml"), "-o", str(tmp_path / "o2")])
+    assert missing.exit_code == 2 and "nope.pth" in missing.output
