@@ -19,8 +19,10 @@ for pkg in "$@"; do
   pkg="${pkg%/}"
   [ -f "$pkg/pyproject.toml" ] || { echo "error: $pkg has no pyproject.toml" >&2; exit 2; }
   rm -rf "$pkg/build"   # setuptools reuses build/lib: a stale copy could ship deleted modules
+  had_egg_info=$(ls -d "$pkg"/*.egg-info 2>/dev/null || true)
   # "./" keeps pip from reading a bare folder name as a package on the index
   "$PY" -m pip wheel -q "${flags[@]}" "./${pkg#./}"
   rm -rf "$pkg/build"
+  [ -n "$had_egg_info" ] || rm -rf "$pkg"/*.egg-info   # leave the tree as it was
 done
 ls "$OUT"

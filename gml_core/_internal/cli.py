@@ -30,7 +30,7 @@ class GmlGroup(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             hint = install_hint("command", args[0])
             if hint:
-                ctx.fail(f"No such command '{args[0]}': the command {hint}")
+                ctx.fail(f"No such command '{args[0]}': {hint}")
         return super().resolve_command(ctx, args)
 
 
