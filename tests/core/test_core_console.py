@@ -82,6 +82,20 @@ def test_epoch_lines_join_the_loss_and_the_validation(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_plain_progress_lines_off_a_terminal(capsys):
+    lines = EpochLines(enabled=True, bar=False, plain_every_s=0.0)
+    lines.start_epoch(1, 1, 3)
+    for loss in (3.0, 1.0, 2.0):
+        lines.step(1, 1, loss)
+    lines.end_epoch(1, 1)
+    lines.close()
+    out = capsys.readouterr().out.splitlines()
+    # a progress line after steps 1 and 2 (none after the last: the epoch line follows), then the epoch line
+    assert [o.split("  (")[0] for o in out] == ["epoch 1/1  1/3 iters loss 3.0000", "epoch 1/1  2/3 iters loss 2.0000",
+                                                "epoch 1/1  loss 2.0000"]
+    assert out[0].endswith(" s)") and "eta" in out[0]
+
+
 def test_console_filter_keeps_warnings_but_not_mmengine_noise():
     def record(level, msg):
         return logging.LogRecord("mmengine", level, __file__, 1, msg, None, None)

@@ -8,7 +8,8 @@
 - ``verbose``: mmengine's console output as well (everything the log file gets).
 - ``quiet``: only the summary (and errors).
 
-Off a terminal (CI, Slurm logs) the bar is left out; the per-epoch lines remain.
+Off a terminal (CI, Slurm logs) the bar is replaced by a plain progress line every
+``PLAIN_EVERY_S`` seconds of a long epoch; the per-epoch lines remain.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from typing import Any
 
 #: mmengine warnings about how gml drives it, not about the user's run (kept in the log file)
 MMENGINE_NOISE = ("has no metainfo", '"FileClient" will be deprecated', '"HardDiskBackend" is the alias')
+
+
+#: seconds between the plain progress lines of a long epoch off a terminal
+PLAIN_EVERY_S = 60.0
 
 
 class ConsoleFilter(logging.Filter):
@@ -79,8 +84,8 @@ class EpochLines:
     """One line per epoch (loss, then the validation metrics when the epoch is validated), and a
     rich progress bar per epoch on a terminal."""
 
-    def __init__(self, enabled: bool, bar: bool):
-        self.enabled, self.bar = enabled, bar
+    def __init__(self, enabled: bool, bar: bool, plain_every_s: float = PLAIN_EVERY_S):
+        self.enabled, self.bar, self.plain_every_s = enabled, bar, plain_every_s
         self._progress = None
         self._task = None
         self._pending: str | None = None
@@ -91,6 +96,7 @@ class EpochLines:
     def start_epoch(self, epoch: int, max_epochs: int, iters: int) -> None:
         self.flush()
         self._loss_sum, self._loss_n, self._start = 0.0, 0, time.monotonic()
+        self._iters, self._done, self._last_plain = iters, 0, self._start
         if self.enabled and self.bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -106,9 +112,16 @@ class EpochLines:
         if loss is not None:
             self._loss_sum += loss
             self._loss_n += 1
+        self._done += 1
+        mean = f" loss {self._loss_sum / self._loss_n:.4f}" if self._loss_n else ""
         if self._progress is not None and self._task is not None:
-            mean = f" loss {self._loss_sum / self._loss_n:.4f}" if self._loss_n else ""
             self._progress.update(self._task, advance=1, description=f"epoch {epoch}/{max_epochs}{mean}")
+        elif self.enabled and not self.bar and self._done < self._iters:
+            now = time.monotonic()
+            if now - self._last_plain >= self.plain_every_s:
+                self._last_plain = now
+                eta = (now - self._start) / self._done * (self._iters - self._done)
+                self._print(f"epoch {epoch}/{max_epochs}  {self._done}/{self._iters} iters{mean}  (eta {eta:.0f} s)")
 
     def end_epoch(self, epoch: int, max_epochs: int) -> None:
         loss = f"  loss {self._loss_sum / self._loss_n:.4f}" if self._loss_n else ""
