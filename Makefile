@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/gml_*))
 STAMP := $(VENV)/.gml-installed
 
-.PHONY: install demo test system-deps bench clean
+.PHONY: install demo test system-deps bench dist clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: install system-deps
 
 bench: install
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/bench.sh
+
+# One wheel per package into dist/ (pip install --find-links dist gml-nas gml-kd); no venv needed.
+dist:
+	rm -f dist/gml_*.whl
+	PYTHON="$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))" bash scripts/build_wheels.sh
 
 clean:
 	rm -rf work_dirs

@@ -30,7 +30,7 @@ class GmlGroup(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             hint = install_hint("command", args[0])
             if hint:
-                ctx.fail(f"No such command '{args[0]}': the command {hint}")
+                ctx.fail(f"No such command '{args[0]}': {hint}")
         return super().resolve_command(ctx, args)
 
 
@@ -63,14 +63,20 @@ def _overrides(cfg_options: tuple[str, ...], extra: tuple[str, ...]) -> list[str
               help="Distributed launcher (use torchrun for 'pytorch').")
 @click.option("--trust-checkpoint", is_flag=True, default=None,
               help="Allow checkpoints that need unsafe pickle globals (they can run code).")
+@click.option("-v", "--verbose", is_flag=True, help="Also show mmengine's full log (always in the work dir's log file).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
 def run(config: str, overrides: tuple[str, ...], cfg_options: tuple[str, ...], work_dir: str | None,
         resume: bool | None, load_from: str | None, seed: int | None, launcher: str | None,
-        trust_checkpoint: bool | None) -> None:
+        trust_checkpoint: bool | None, verbose: bool, quiet: bool) -> None:
     """Train CONFIG (TOML or mmengine-style Python) and print a summary."""
     from .config.loader import load_config
 
+    if verbose and quiet:
+        raise GmlUserError("--verbose and --quiet exclude each other; pass one of them")
+    console = "verbose" if verbose else "quiet" if quiet else None
     cfg = load_config(config, _overrides(cfg_options, overrides), work_dir=work_dir, resume=resume,
-                      load_from=load_from, seed=seed, launcher=launcher, trust_checkpoint=trust_checkpoint)
+                      load_from=load_from, seed=seed, launcher=launcher, trust_checkpoint=trust_checkpoint,
+                      console=console)
     from .summary import print_summary
     from .training.runner import run as run_training
 

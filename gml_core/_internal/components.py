@@ -33,7 +33,7 @@ def resolve(kind: str, type_name: str) -> Callable[..., Any]:
                 raise GmlUserError(
                     f"unknown scope '{scope}' in type '{type_name}'{did_you_mean(scope, [GML_SCOPE, *scopes.names()])}; "
                     f"installed scopes: {one_of([GML_SCOPE, *scopes.names()])}"
-                    + (f"; the scope {hint}" if hint else "")
+                    + (f"; {hint}" if hint else "")
                 )
             return scopes.get(scope)(kind, name)
         type_name = name

@@ -80,9 +80,13 @@ class PluginHost:
         entry_points = sorted(metadata.entry_points(group="gml"), key=lambda e: e.name)
         unknown = [w for w in wanted if w not in {ep.name for ep in entry_points}]
         if unknown:
+            from .install_hints import install_hint
+
             names = [ep.name for ep in entry_points]
+            hint = install_hint("plugin", unknown[0], check_host=False)
             raise GmlUserError(f"GML_LOAD_PLUGINS: no installed plugin named '{unknown[0]}'"
-                               f"{did_you_mean(unknown[0], names)}; installed: {one_of(names)}")
+                               f"{did_you_mean(unknown[0], names)}; installed: {one_of(names)}"
+                               + (f"; {hint}" if hint else ""))
         for ep in entry_points:
             if (wanted and ep.name not in wanted) or (not autoload and not wanted):
                 continue
@@ -252,13 +256,13 @@ def set_host(host: PluginHost | None) -> None:
 
 def registry(kind: str) -> Registry:
     """The registry of one component kind; a clear error (with an install hint) when unknown."""
-    from .install_hints import provider
+    from .install_hints import install_hint
 
     host = get_host()
     if kind not in host.registries:
-        dist = provider("kind", kind)
-        hint = f"; {kind}s are provided by {dist}: pip install {dist}" if dist else ""
-        raise GmlUserError(f"unknown component kind '{kind}'{did_you_mean(kind, host.registries)}{hint}")
+        hint = install_hint("kind", kind)
+        raise GmlUserError(f"unknown component kind '{kind}'{did_you_mean(kind, host.registries)}"
+                           + (f"; {hint}" if hint else ""))
     return host.registry(kind)
 
 

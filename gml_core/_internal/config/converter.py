@@ -13,6 +13,7 @@ from typing import Any, Mapping, TypeVar
 
 import attrs
 import cattrs
+import cattrs.gen
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from ..errors import ConfigError, did_you_mean, one_of
@@ -87,6 +88,35 @@ def _structure_literal(value: Any, tp: Any) -> Any:
 
 
 converter.register_structure_hook_func(_is_literal, _structure_literal)
+
+
+def _accepts_none(tp: Any) -> bool:
+    return tp is Any or tp is type(None) or type(None) in typing.get_args(tp)
+
+
+def _none_means_default(cls: type) -> Any:
+    """mmengine-style Python configs write ``key=None`` for "not set" (``pretrained=None``): for a
+    field that has a default and no ``None`` in its type, ``None`` means that default. TOML has no
+    None, so this only changes what a Python config means; a field without a default still says
+    "expected ..., got None"."""
+    base = cattrs.gen.make_dict_structure_fn(cls, converter)
+    try:
+        attrs.resolve_types(cls)
+    except Exception:  # unresolvable annotations: keep cattrs' own behaviour
+        return base
+    defaulted = {f.name for f in attrs.fields(cls) if f.default is not attrs.NOTHING and not _accepts_none(f.type)}
+    if not defaulted:
+        return base
+
+    def structure_fn(value: Any, tp: Any) -> Any:
+        if isinstance(value, Mapping):
+            value = {k: v for k, v in value.items() if not (v is None and k in defaulted)}
+        return base(value, tp)
+
+    return structure_fn
+
+
+converter.register_structure_hook_factory(attrs.has, _none_means_default)
 converter.register_unstructure_hook(ComponentSpec, lambda s: s.to_dict())
 
 

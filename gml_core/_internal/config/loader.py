@@ -12,6 +12,7 @@ import attrs
 
 from ..errors import ConfigError, GmlUserError, did_you_mean, one_of
 from .converter import structure
+from .python_config import drop_helpers, helper_names, seed_note
 from .schema import AlgorithmConfig, RawRunConfig, RunConfig
 from .spec import ComponentSpec
 
@@ -134,6 +135,8 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_chang
     source = str(path)
     get_host()  # plugins load first: they may prepare readers (e.g. mmengine's package-scoped bases)
     raw = _translate(read_raw(path), source)
+    if Path(path).suffix == ".py":
+        raw = drop_helpers(raw, helper_names(path), {a.name for a in attrs.fields(RawRunConfig)})
     raw = apply_overrides(raw, overrides)
     problems: list[tuple[str, str]] = []
     algorithm_table = raw.pop("algorithm", None)
@@ -148,12 +151,32 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_chang
     if algorithm is not None:
         problems.extend(component_problems(algorithm, "algorithm"))
     if problems:
-        raise ConfigError(_unique(problems), source)
+        raise ConfigError(_unique(_with_plugin_hints([_with_seed_note(p, m) for p, m in problems])), source)
     try:
         runtime = attrs.evolve(base.runtime, **{k: v for k, v in runtime_changes.items() if v is not None})
     except ConfigError as exc:
         raise ConfigError([(f"runtime.{p}", m) for p, m in exc.problems], source) from None
     return RunConfig(data=base.data, train=base.train, runtime=runtime, algorithm=algorithm, source=source)
+
+
+def _with_plugin_hints(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A config in a dialect that a plugin which is not loaded translates (keys such as
+    ``train_dataloader``): one line naming the plugin instead of one per foreign key."""
+    from ..install_hints import config_key_hints
+
+    unknown = [p for p, m in problems if "." not in p and "[" not in p and m.startswith("unknown key")]
+    hints = config_key_hints(unknown)
+    if not hints:
+        return problems
+    # the dialect's other keys, and the [algorithm] it leaves to its translator, follow from the hint
+    kept = [(p, m) for p, m in problems
+            if p not in unknown and not (p == "algorithm" and m.startswith("missing [algorithm]"))]
+    return [(keys[0], hint) for hint, keys in hints.items()] + kept
+
+
+def _with_seed_note(path: str, message: str) -> tuple[str, str]:
+    """An unknown top-level key of the original system's configs names its gml equivalent."""
+    return (path, message + seed_note(path)) if message.startswith("unknown key") else (path, message)
 
 
 def _unique(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:

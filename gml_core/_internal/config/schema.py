@@ -86,6 +86,7 @@ class RuntimeConfig:
     mlflow_tracking_uri: str = ""
     mlflow_experiment: str = "gml"
     progress: bool = True
+    console: Literal["normal", "verbose", "quiet"] = "normal"  # gml run -v / -q
     trust_checkpoint: bool = False
 
 

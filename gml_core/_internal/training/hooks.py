@@ -8,6 +8,7 @@ from typing import Any
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from .console import EpochLines
 from .plain_state import make_plain_checkpoint, restore_checkpoint
 from .run_info import RunInfo
 
@@ -22,13 +23,14 @@ class GmlHook(Hook):
 
     priority = "NORMAL"
 
-    def __init__(self, run_info: RunInfo, host: Any, progress: bool = False):
+    def __init__(self, run_info: RunInfo, host: Any, progress: bool = False, console: str = "normal"):
         self.run_info = run_info
         self.host = host
         self.progress = progress
+        self.console = console
         self.last_metrics: dict[str, float] = {}
         self.summary_rows: dict[str, Any] = {}
-        self._bar = None
+        self._lines: EpochLines | None = None
 
     def before_train(self, runner: Any) -> None:
         info = self.run_info
@@ -40,12 +42,16 @@ class GmlHook(Hook):
 
             sync_gradients(runner.optim_wrapper)
         unwrap(runner.model).before_train(info)
-        if self.progress and runner.rank == 0:
-            from rich.progress import Progress
+        if runner.rank == 0:
+            self._lines = EpochLines(enabled=self.console == "normal", bar=self.progress and self.console != "quiet")
 
-            self._bar = Progress(transient=True)
-            self._bar.start()
-            self._task = self._bar.add_task("training", total=runner.max_iters, completed=runner.iter)
+    def before_train_epoch(self, runner: Any) -> None:
+        if self._lines is not None:
+            self._lines.start_epoch(runner.epoch + 1, runner.max_epochs, len(runner.train_dataloader))
+
+    def after_train_epoch(self, runner: Any) -> None:
+        if self._lines is not None:
+            self._lines.end_epoch(runner.epoch + 1, runner.max_epochs)
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
         unwrap(runner.model).before_train_iter(runner.iter, runner.epoch, runner.max_iters)
@@ -54,23 +60,27 @@ class GmlHook(Hook):
         losses = {k: float(v.detach()) if hasattr(v, 'detach') else float(v) for k, v in (outputs or {}).items()}
         self.host.notify("gml_on_train_step", algorithm=unwrap(runner.model), iteration=runner.iter + 1,
                          epoch=runner.epoch, losses=losses)
-        if self._bar is not None:
-            loss = losses.get("loss")
-            desc = f"epoch {runner.epoch + 1}" + (f" loss {loss:.3f}" if loss is not None else "")
-            self._bar.update(self._task, advance=1, description=desc)
+        if self._lines is not None:
+            self._lines.step(runner.epoch + 1, runner.max_epochs, losses.get("loss"))
 
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         if not metrics:
             return
         self.last_metrics = {k: float(v) for k, v in metrics.items()}
+        if self._lines is not None:
+            self._lines.validated(self.last_metrics)
         self.host.notify("gml_on_evaluate", algorithm=unwrap(runner.model), iteration=runner.iter,
                          epoch=runner.epoch, metrics=dict(self.last_metrics))
 
     def after_train(self, runner: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        self.close()
         self.summary_rows = dict(unwrap(runner.model).after_train(self.run_info) or {})
+
+    def close(self) -> None:
+        """Stop the progress display (also when training fails)."""
+        if self._lines is not None:
+            self._lines.close()
+            self._lines = None
 
     def before_save_checkpoint(self, runner: Any, checkpoint: dict) -> None:
         make_plain_checkpoint(checkpoint)

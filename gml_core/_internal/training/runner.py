@@ -17,6 +17,7 @@ from ..components import build
 from ..config.loader import config_to_dict
 from ..config.schema import RunConfig
 from ..plugins import build_algorithm, get_host
+from .console import header, quiet_console, restore_console
 from .hooks import GmlHook
 from .optim import scheduler_configs
 from .run_info import RunInfo
@@ -127,10 +128,29 @@ def _resume_from(work_dir: Path, trust: bool) -> str | None:
     return (TRUSTED_SCHEME if trust else SAFE_SCHEME) + str(path)
 
 
+def _runner_class() -> type:
+    from mmengine.runner import Runner
+
+    class GmlRunner(Runner):
+        """mmengine's Runner whose console shows warnings only, unless ``runtime.console`` is verbose
+        (its logger is built, and writes the environment and config, inside ``Runner.__init__``)."""
+
+        def __init__(self, *args: Any, console: str = "normal", **kwargs: Any):
+            self._gml_console = console
+            super().__init__(*args, **kwargs)
+
+        def build_logger(self, *args: Any, **kwargs: Any) -> Any:
+            logger = super().build_logger(*args, **kwargs)
+            quiet_console(logger, self._gml_console)
+            return logger
+
+    return GmlRunner
+
+
 def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
     """The mmengine Runner, the algorithm and gml's hook for one run in ``work_dir`` (claimed)."""
     from mmengine.evaluator import Evaluator
-    from mmengine.runner import Runner, set_random_seed
+    from mmengine.runner import set_random_seed
 
     from .checkpoints import GmlCheckpointHook
     rt, train = config.runtime, config.train
@@ -141,10 +161,11 @@ def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
     run_info = RunInfo(work_dir, None, None, bundle.info, config,
                        metric=(lambda: bundle.metric(algorithm)) if bundle.metric is not None else None)
     metric = run_info.make_metric()
-    hook = GmlHook(run_info, get_host(), progress=rt.progress and _is_tty())
+    hook = GmlHook(run_info, get_host(), progress=rt.progress and _is_tty(), console=rt.console)
     distributed = rt.launcher != "none"
     resume_from = _resume_from(work_dir, rt.trust_checkpoint) if rt.resume else None
-    runner = Runner(
+    runner = _runner_class()(
+        console=rt.console,
         model=algorithm,
         work_dir=str(work_dir),
         train_dataloader=train_loader,
@@ -225,16 +246,30 @@ def run(config: RunConfig) -> RunResult | None:
     init_distributed(config.runtime.launcher)
     lock, note, work_dir = _claim_work_dir(config)
     started = False
+    runner = hook = None
     try:
         if note:
             print(note, flush=True)
         runner, algorithm, hook = build_runner(config, work_dir)
         started = True
+        if runner.rank == 0 and config.runtime.console != "quiet":
+            print(header(config, work_dir, _device(runner), Path(runner.log_dir) / f"{runner.timestamp}.log"),
+                  flush=True)
         runner.train()
         if runner.rank != 0:
             return None
         with torch.no_grad():
             return _finish(runner, algorithm, hook, work_dir)
     finally:
+        if hook is not None:
+            hook.close()
+        if runner is not None:
+            restore_console(runner.logger)
         if lock is not None:
             lock.release(failed=not started)
+
+
+def _device(runner: Any) -> str:
+    param = next(iter(runner.model.parameters()), None)
+    device = str(param.device) if param is not None else "cpu"
+    return f"{device} x{runner.world_size}" if runner.distributed else device

@@ -156,6 +156,16 @@ class DynamicEvalConfig:
     subnets: list[dict[str, Any]] = attrs.field(factory=list)
     evaluator: NaiveEvaluatorConfig = attrs.field(factory=NaiveEvaluatorConfig)
     bn_stats_calib_kwargs: BNCalibConfig = attrs.field(factory=BNCalibConfig)
+    gpu_collect: bool = attrs.field(default=False, validator=lambda _i, _a, v: _no_effect("gpu_collect", v))
+
+
+def _no_effect(key: str, value: Any) -> None:
+    """The original system's keys that gml accepts but does not need (results are gathered anyway)."""
+    if value:
+        import warnings
+
+        warnings.warn(f"search_eval_cfg.{key} has no effect in gml (every rank's results are gathered)",
+                      stacklevel=2)
 
 
 class DynamicDistEvalHook:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,8 @@ class LinearClsHeadV2(nn.Module):
     def __init__(self, num_classes: int, in_channels: int, distiller_mode: Literal["soft", "hard", "none"] = "soft",
                  label_smooth_val: float = 0.1, loss_weight: float = 1.0, soft_loss_weight: float = 1.0,
                  temperature: float = 1.0, loss: Optional[Mapping[str, Any]] = None,
-                 soft_loss: Optional[Mapping[str, Any]] = None):
+                 soft_loss: Optional[Mapping[str, Any]] = None, topk: Sequence[int] = (1, 5)):
+        # topk: the original system's key, accepted as written; gml always reports top-1 and top-5
         super().__init__()
         from gml_core.api import ConfigError
         problems = []

@@ -22,6 +22,7 @@ def gml_register_algorithm(register):
 def gml_register_mutator(register):
     register("StatelessMutator", "gml_nas.mutator:StatelessMutator")
     register("StateslessMutator", "gml_nas.mutator:StatelessMutator")  # the original system's spelling
+    register("RandomMutator", "gml_nas.mutator:StatelessMutator")  # the seed's name for uniform sampling
 
 
 @hookimpl
