@@ -11,7 +11,7 @@ from gml_hpo.records import TrialState
 
 
 def cmd_task(kit, name, commands, searcher=None, scheduler=None, **top):
-    return kit.task(name, "{cmd}", {"cmd": {"type": "Categorical", "data": commands}}, searcher, scheduler, **top)
+    return kit.task(name, "bash -c {cmd}", {"cmd": {"type": "Categorical", "data": commands}}, searcher, scheduler, **top)
 
 
 def test_reports_from_stdout_and_report_file_rewards_last_or_best(kit):
@@ -54,7 +54,7 @@ def test_failed_trial_records_exit_code_and_log_tail_and_the_task_goes_on(kit):
 
 
 def test_max_tries_counts_every_trial_once(kit):
-    data = kit.task("tries", "echo 'GML_HPO_REPORT {{\"acc\": {x}}}'", {"x": {"type": "Real", "lower": 0, "upper": 1}},
+    data = kit.task("tries", "echo 'GML_HPO_REPORT {{\"acc\": '{x}'}}'", {"x": {"type": "Real", "lower": 0, "upper": 1}},
                     searcher={"type": "RandomSearcher", "seed": 3}, scheduler={"stop_criterion": {"max_tries": 5}})
     kit.run(data)
     t = kit.trials("tries")
@@ -132,7 +132,7 @@ def test_existing_task_is_refused_and_invalid_files_write_nothing(kit, capsys):
 
 
 def test_trial_environment_and_working_directory(kit):
-    data = kit.task("env", "echo \"$GML_HPO_TASK $GML_HPO_TRIAL_ID $GML_HPO_TRIAL_DIR $PWD {trial_id} {v}\"",
+    data = kit.task("env", "echo \"$GML_HPO_TASK $GML_HPO_TRIAL_ID $GML_HPO_TRIAL_DIR $PWD\" {trial_id} {v}",
                     {"v": {"type": "Categorical", "data": [1]}})
     kit.run(data)
     trial = kit.trials("env")["t0001"]

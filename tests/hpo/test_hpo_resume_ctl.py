@@ -36,7 +36,7 @@ def wait_for(predicate, timeout=20.0):
 def test_resume_after_sigkill_loses_and_duplicates_nothing(kit):
     # 8 trials of 0.6-1.2 s, two at a time; the scheduler is SIGKILLed twice mid-task.
     commands = [report_cmd([0.1 * i, 0.1 * i + 0.05], sleep=0.3 + 0.05 * i) for i in range(8)]
-    data = kit.task("crash", "{cmd}", {"cmd": {"type": "Categorical", "data": commands}})
+    data = kit.task("crash", "bash -c {cmd}", {"cmd": {"type": "Categorical", "data": commands}})
     task_file = kit.write(data)
     db = kit.root / "work_dirs" / "hpo" / "crash" / "task.db"
     for kill_after in (1.0, 1.3):
@@ -69,7 +69,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(kit):
 
 def test_ctl_list_show_export_report(kit):
     commands = [report_cmd([0.2, 0.5]), report_cmd([0.3, 0.9]), "exit 4"]
-    kit.run(kit.task("shown", "{cmd}", {"cmd": {"type": "Categorical", "data": commands}}))
+    kit.run(kit.task("shown", "bash -c {cmd}", {"cmd": {"type": "Categorical", "data": commands}}))
     root = kit.root
     listed = ctl("list", cwd=root)
     assert listed.returncode == 0 and "shown" in listed.stdout and "DONE" in listed.stdout

@@ -162,7 +162,7 @@ class Scheduler:
             env["PATH"] = os.pathsep.join([_BIN_DIR, path]) if path else _BIN_DIR
         return TrialLaunch(trial_id=rec.trial_id, command=rec.command, trial_dir=rec.trial_dir, env=env,
                            time_limit_s=self.cfg.time_limits_per_job_s, cwd=self.cfg.cwd,
-                           capture_log=self.cfg.generate_log)
+                           capture_log=self.cfg.generate_log, grace_s=self.cfg.grace_period_s)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -19,7 +19,8 @@ import attrs
 
 from gml_core.api import ConfigError, GmlUserError, did_you_mean, one_of
 
-from .space import BUILTIN_PLACEHOLDERS, SearchSpace, parse_dim, render, template_fields
+from .command import CommandTemplate, TemplateQuoteError, render_command
+from .space import BUILTIN_PLACEHOLDERS, SearchSpace, parse_dim, template_fields
 
 DEFAULT_WORK_DIR = "work_dirs/hpo"
 TOP_LEVEL = ("task", "searcher", "scheduler", "tracking", "generate_log")
@@ -123,7 +124,9 @@ class TaskConfig:
     source: str
 
     def render(self, params: dict[str, Any], trial_id: str, trial_dir: Path) -> str:
-        return render(self.template, {**self.space.flatten(params), "trial_id": trial_id, "trial_dir": str(trial_dir)})
+        """The trial's command; every value is shell-quoted (see ``gml_hpo.command``)."""
+        return render_command(self.template, {**self.space.flatten(params), "trial_id": trial_id,
+                                              "trial_dir": str(trial_dir)})
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -247,6 +250,10 @@ def _check_template(template: str, search_args: dict[str, Any], problems: list[t
     except ValueError as exc:
         problems.append(("task.template", f"invalid template ({exc}); write {{{{ and }}}} for literal braces"))
         return
+    try:
+        CommandTemplate.parse(template)
+    except TemplateQuoteError as exc:
+        problems.append(("task.template", str(exc)))
     provided: dict[str, str] = {}
     for arg, spec in search_args.items():
         for ph in _arg_placeholders(str(arg), spec):
@@ -379,7 +386,7 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
     if space is not None:
         sample = space.sample(random.Random(0))
         try:
-            render(task.template, {**space.flatten(sample), "trial_id": "t0001", "trial_dir": "/tmp"})
+            render_command(task.template, {**space.flatten(sample), "trial_id": "t0001", "trial_dir": "/tmp"})
         except (ValueError, KeyError, IndexError) as exc:
             raise ConfigError([("task.template", f"cannot be rendered: {exc}")], name_of_source) from None
     return TaskConfig(
