@@ -1,0 +1,159 @@
+"""Issue 14: values never run as shell code, paths with any character, trials always stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from hpo_helpers import PY
+
+from gml_core.api import ConfigError
+from gml_hpo.command import CommandTemplate, TemplateQuoteError, render_command
+from gml_hpo.executors.base import TrialLaunch, write_trial_script
+from gml_hpo.records import TrialState
+
+
+def _dead(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+# -- item 1: quoting by construction -----------------------------------------------------------------
+@pytest.mark.parametrize("value", ["x; touch F", "$(touch F)", "`touch F`", "a'; touch F; echo '", 'a"; touch F; "',
+                                   "a b\\ c\n touch F", "*"])
+def test_rendered_values_are_one_literal_word(tmp_path, value):
+    for template in ("printf %s {x}", "printf %s '{x}'", 'printf %s "{x}"', "printf %s --v={x}"):
+        cmd = render_command(template, {"x": value})
+        out = subprocess.run(["bash", "-c", cmd], cwd=tmp_path, capture_output=True, text=True)
+        prefix = "--v=" if "--v" in template else ""
+        assert out.stdout == prefix + value and not (tmp_path / "F").exists(), (template, cmd)
+
+
+def test_quoted_placeholder_inside_a_longer_string_is_a_migration_error():
+    for template in ("bash -c 'train {x}'", 'python -c "print({x})"', "echo $'{x}'", "echo \\{x}"):
+        with pytest.raises(TemplateQuoteError, match="'{x}'"):
+            CommandTemplate.parse(template)
+    # closing the quotes around the placeholder is the migration, and it is safe
+    cmd = render_command("echo 'acc='{x}' done'", {"x": "1; touch F"})
+    assert subprocess.run(["bash", "-c", cmd], capture_output=True, text=True).stdout == "acc=1; touch F done\n"
+    assert render_command("run {lr:.2f} {b} {{x}}", {"lr": 0.12345, "b": True}) == "run 0.12 true {x}"
+
+
+def test_task_file_reports_the_quote_problem_with_its_key_path(kit):
+    data = kit.task("q", "bash -c 'echo {x}'", {"x": {"type": "Categorical", "data": [1]}})
+    with pytest.raises(ConfigError) as err:
+        kit.run(data)
+    assert "task.template" in str(err.value) and "inside a quoted string" in str(err.value)
+
+
+def test_injected_values_and_file_names_create_no_file(kit):
+    (kit.root / "cfgs").mkdir()
+    (kit.root / "cfgs" / "a;touch F;.toml").write_text("")
+    (kit.root / "cfgs" / "plain.toml").write_text("")
+    data = kit.task("inject", "printf '%s\\n' {x} {f} '{y}' > {trial_dir}/out.txt",
+                    {"x": {"type": "Categorical", "data": ["x; touch F", "$(touch F)"]},
+                     "f": {"type": "File", "path": "cfgs/*.toml"},
+                     "y": {"type": "Categorical", "data": ["it's; touch F; '"]}})
+    assert kit.run(data) == "DONE"
+    trials = kit.trials("inject")
+    assert len(trials) == 4 and all(t.state == TrialState.SUCCEEDED for t in trials.values())
+    assert not (kit.root / "F").exists()
+    for t in trials.values():
+        lines = (t.trial_dir / "out.txt").read_text().splitlines()
+        assert lines == [t.params["x"], t.params["f"], t.params["y"]]
+
+
+def test_task_in_a_directory_with_an_apostrophe_and_a_space_runs_all_trials(kit, monkeypatch):
+    odd = kit.root / "bob's runs" / "with space"
+    odd.mkdir(parents=True)
+    monkeypatch.chdir(odd)
+    kit.root = odd
+    data = kit.task("odd", f"{PY} -c 'import gml_hpo, sys; gml_hpo.report(acc=float(sys.argv[1]))' {{v}} "
+                           "&& test -d {trial_dir} && touch {trial_dir}/seen",
+                    {"v": {"type": "Categorical", "data": [0.25, 0.5]}}, generate_log=False)
+    assert kit.run(data) == "DONE"
+    trials = kit.trials("odd")
+    assert [t.state for t in trials.values()] == [TrialState.SUCCEEDED] * 2
+    assert [t.reward for t in trials.values()] == [0.25, 0.5]
+    assert all((t.trial_dir / "seen").exists() for t in trials.values())
+
+
+# -- item 2: stopping ends the whole process tree ----------------------------------------------------
+STUBBORN = (f"{PY} -c 'import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "open(os.environ[\"GML_HPO_TRIAL_DIR\"] + \"/stubborn.pid\", \"w\").write(str(os.getpid())); "
+            "time.sleep(60)'")
+
+
+def _stubborn_pids(kit, name):
+    return [int((t.trial_dir / "stubborn.pid").read_text()) for t in kit.trials(name).values()
+            if (t.trial_dir / "stubborn.pid").exists()]
+
+
+def test_trial_ignoring_sigterm_is_dead_after_the_grace_period(kit):
+    data = kit.task("stub", "bash -c {c}", {"c": {"type": "Categorical", "data": [STUBBORN, STUBBORN + " & wait"]}},
+                    scheduler={"stop_criterion": {"time_limits_per_job": "2s"}, "grace_period": 1})
+    kit.run(data)
+    trials = kit.trials("stub")
+    assert [t.state for t in trials.values()] == [TrialState.TIMEOUT] * 2
+    pids = _stubborn_pids(kit, "stub")
+    assert len(pids) == 2 and all(_dead(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("how", ["time_limits", "ctl_stop"])
+def test_task_stops_kill_stubborn_trials(kit, how):
+    sched = {"grace_period": 1}
+    if how == "time_limits":
+        sched["stop_criterion"] = {"time_limits": "2s"}
+    data = kit.task(f"stop_{how}", "bash -c {c}", {"c": {"type": "Categorical", "data": [STUBBORN]}},
+                    scheduler=sched)
+    if how == "ctl_stop":
+        import threading
+
+        def stopper():
+            task_dir = kit.root / "work_dirs" / "hpo" / "stop_ctl_stop"
+            for _ in range(400):
+                if list(task_dir.glob("trials/*/stubborn.pid")):
+                    break
+                time.sleep(0.05)
+            (task_dir / "stop.request").write_text("")
+
+        threading.Thread(target=stopper, daemon=True).start()
+    kit.run(data)
+    assert [t.state for t in kit.trials(f"stop_{how}").values()] == [TrialState.CANCELLED]
+    pids = _stubborn_pids(kit, f"stop_{how}")
+    assert len(pids) == 1 and _dead(pids[0])
+
+
+def test_processes_left_behind_by_a_finished_trial_are_stopped(kit):
+    daemon = "trap '' TERM; sleep 60 & echo $! > \"$GML_HPO_TRIAL_DIR/stubborn.pid\"; exit 0"
+    data = kit.task("leftover", "bash -c {c}", {"c": {"type": "Categorical", "data": [daemon]}},
+                    scheduler={"grace_period": 1})
+    kit.run(data)
+    (trial,) = kit.trials("leftover").values()
+    assert trial.state == TrialState.SUCCEEDED or trial.state.value == "NO_REWARD"
+    pid = int((trial.trial_dir / "stubborn.pid").read_text())
+    assert _dead(pid)
+
+
+def test_wrapper_kills_a_stubborn_command_on_its_own_when_the_scheduler_is_gone(tmp_path):
+    trial_dir = tmp_path / "it's here" / "t1"
+    launch = TrialLaunch(trial_id="t1", command=STUBBORN, trial_dir=trial_dir, grace_s=1,
+                         env={"GML_HPO_TRIAL_DIR": str(trial_dir)})
+    script = write_trial_script(launch)
+    proc = subprocess.Popen(["bash", str(script)], start_new_session=True, stdin=subprocess.DEVNULL)
+    pid_file = trial_dir / "stubborn.pid"
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    pid = int(pid_file.read_text())
+    os.kill(proc.pid, signal.SIGTERM)  # only the wrapper: it must stop the command's group itself
+    assert proc.wait(timeout=15) == 143 or proc.returncode != 0
+    assert _dead(pid)
+    assert (trial_dir / "exit_code").read_text().strip() == str(proc.returncode)
