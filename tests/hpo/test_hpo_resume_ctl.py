@@ -112,7 +112,7 @@ def test_ctl_stop_cancels_running_trials_and_resume_continues(kit):
     resumed = ctl("resume", "-t", "stoppable", "-q", cwd=kit.root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     t = kit.trials("stoppable")
-    assert len(t) == 4 and t["t0003"].state == t["t0004"].state == TrialState.SUCCEEDED
+    assert len(t) == 4 and t["t0003"].state == t["t0004"].state == TrialState.NO_REWARD
 
 
 def test_gml_search_subcommands(kit):

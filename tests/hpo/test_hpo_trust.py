@@ -56,7 +56,7 @@ def test_injected_values_and_file_names_create_no_file(kit):
     (kit.root / "cfgs").mkdir()
     (kit.root / "cfgs" / "a;touch F;.toml").write_text("")
     (kit.root / "cfgs" / "plain.toml").write_text("")
-    data = kit.task("inject", "printf '%s\\n' {x} {f} '{y}' > {trial_dir}/out.txt",
+    data = kit.task("inject", "printf '%s\\n' {x} {f} '{y}' > {trial_dir}/out.txt && echo 'GML_HPO_REPORT {{\"acc\": 1}}'",
                     {"x": {"type": "Categorical", "data": ["x; touch F", "$(touch F)"]},
                      "f": {"type": "File", "path": "cfgs/*.toml"},
                      "y": {"type": "Categorical", "data": ["it's; touch F; '"]}})
@@ -157,3 +157,53 @@ def test_wrapper_kills_a_stubborn_command_on_its_own_when_the_scheduler_is_gone(
     assert proc.wait(timeout=15) == 143 or proc.returncode != 0
     assert _dead(pid)
     assert (trial_dir / "exit_code").read_text().strip() == str(proc.returncode)
+
+
+# -- item 5: time_limits accounting survives crashes ---------------------------------------------------
+def test_active_time_survives_scheduler_sigkills(kit):
+    from hpo_helpers import BIN
+
+    data = kit.task("clock", "sleep {s}", {"s": {"type": "Categorical", "data": [30]}},
+                    scheduler={"stop_criterion": {"time_limits": "1h"}})
+    task_file = kit.write(data)
+    db = kit.root / "work_dirs" / "hpo" / "clock" / "task.db"
+    alive = 0.0
+    def sessions_recorded():
+        if not db.exists():
+            return 0
+        try:
+            store = kit.store("clock")
+        except Exception:
+            return 0
+        try:
+            return len(store.meta("sessions") or [])
+        finally:
+            store.close()
+
+    for run in range(3):  # each run is killed before the old 2 s save interval
+        args = [str(BIN / "search-run"), str(task_file), "-q"] + (["--resume"] if db.exists() else [])
+        proc = subprocess.Popen(args, cwd=kit.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        for _ in range(600):
+            if sessions_recorded() > run:
+                break
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        time.sleep(1.5)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        alive += time.monotonic() - t0
+    store = kit.store("clock")
+    sessions = store.meta("sessions")
+    elapsed = store.meta("elapsed_s")
+    store.close()
+    assert len(sessions) == 3
+    # each run counts up to its last heartbeat (0.5 s) or event: at most 0.5 s lost per kill
+    assert elapsed >= alive - 3 * 0.6
+    subprocess.run([str(BIN / "search-ctl"), "stop", "-t", "clock"], cwd=kit.root, capture_output=True, timeout=60)
+    out = subprocess.run([str(BIN / "search-run"), str(task_file), "--resume", "-q"], cwd=kit.root,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    store = kit.store("clock")
+    assert store.meta("elapsed_s") >= elapsed and len(store.meta("sessions")) == 4
+    store.close()

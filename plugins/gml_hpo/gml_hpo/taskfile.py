@@ -70,6 +70,7 @@ class SearcherSection:
     optimize_mode: Literal["maximize", "minimize"] = "maximize"
     reward_at: Literal["last", "best"] = "last"
     seed: Optional[int] = None
+    reward_pattern: Optional[str] = None  # regex with one group, read from each line of the trial's log
 
 
 @attrs.frozen(kw_only=True)
@@ -275,6 +276,19 @@ def _check_template(template: str, search_args: dict[str, Any], problems: list[t
             problems.append((where, f"'{ph}' is not used by task.template (add {{{ph}}} or remove it)"))
 
 
+def _check_reward_pattern(pattern: str, generate_log: Any, problems: list[tuple[str, str]]) -> None:
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as exc:
+        problems.append(("searcher.reward_pattern", f"invalid regular expression: {exc}"))
+        return
+    if groups != 1:
+        problems.append(("searcher.reward_pattern", f"needs exactly one group (the number), e.g. "
+                                                    f"'acc: ([0-9.eE+-]+)'; it has {groups}"))
+    if generate_log is False:
+        problems.append(("searcher.reward_pattern", "needs the trial's full log: remove generate_log: false"))
+
+
 def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
               source_name: str | None = None) -> TaskConfig:
     """Validate a task file (path or plain data) into a :class:`TaskConfig`.
@@ -324,6 +338,8 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
     else:
         searcher = _structure({k: v for k, v in raw_searcher.items() if k in s_common}, SearcherSection,
                               "searcher", problems)
+    if searcher is not None and searcher.reward_pattern is not None:
+        _check_reward_pattern(searcher.reward_pattern, raw.get("generate_log", True), problems)
     searcher_comp = (_component("searcher", raw_searcher, "searcher", s_common, "GridSearcher", problems)
                      if isinstance(raw_searcher, dict) else None)
     if searcher_comp is not None and space is not None and hasattr(searcher_comp.cls, "check_space"):

@@ -12,7 +12,7 @@ from ..store import TaskStore
 from ..tasks import best_trial, flatten_params, reward_settings, task_status
 from .common import fmt_duration, fmt_reward, fmt_value
 
-_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "EARLY_STOPPED": "yellow", "TIMEOUT": "magenta",
+_STATE_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "NO_REWARD": "red", "EARLY_STOPPED": "yellow", "TIMEOUT": "magenta",
                 "CANCELLED": "dim", "RUNNING": "cyan", "PENDING": "cyan"}
 
 
@@ -58,6 +58,14 @@ def print_trials(console: Console, task_dir: Path, store: TaskStore, limit: int 
     console.print(table)
     if limit is not None and len(trials) > limit:
         console.print(f"... {len(trials) - limit} more (search-ctl show -t {store.meta('name')})", highlight=False)
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    if counts:
+        console.print("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), highlight=False)
+    if counts.get(TrialState.NO_REWARD.value):
+        console.print(f"{counts[TrialState.NO_REWARD.value]} trial(s) exited 0 without a numeric '{attr}' "
+                      "(state NO_REWARD; see the note)", highlight=False)
     best = best_trial(store)
     if best:
         console.print(f"best: {best[1]} {attr}={best[0]:.6g}", highlight=False)
