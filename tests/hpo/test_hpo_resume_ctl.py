@@ -77,7 +77,7 @@ def test_ctl_list_show_export_report(kit):
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     rows = [ln for ln in lines if "t000" in ln and ("SUCCEEDED" in ln or "FAILED" in ln)]
-    assert [r.split()[1] for r in rows][:3] == ["t0002", "t0001", "t0003"]  # sorted by reward
+    assert [r.split()[0] for r in rows][:3] == ["t0002", "t0001", "t0003"]  # sorted by reward
     assert "exit code 4" in shown.stdout and "tracking:" in shown.stdout
     exported = ctl("export", "-t", "shown", "--format", "csv", cwd=root)
     table = list(csv.DictReader(io.StringIO(exported.stdout)))

@@ -207,3 +207,86 @@ def test_active_time_survives_scheduler_sigkills(kit):
     store = kit.store("clock")
     assert store.meta("elapsed_s") >= elapsed and len(store.meta("sessions")) == 4
     store.close()
+
+
+# -- item 3: rewards ---------------------------------------------------------------------------------
+def test_exit_zero_without_a_numeric_reward_is_no_reward_with_the_reason(kit):
+    from hpo_helpers import BIN
+
+    data = kit.task("noreward", "bash -c {c}", {"c": {"type": "Categorical", "data": [
+        "echo 'GML_HPO_REPORT {\"loss\": 0.3}'",              # never reports acc
+        "echo 'GML_HPO_REPORT {\"acc\": \"high\"}'",          # acc is not a number
+        "echo 'GML_HPO_REPORT {acc: 1}'",                     # not JSON
+        "echo 'GML_HPO_REPORT {\"acc\": 0.5}'"]}})
+    assert kit.run(data) == "DONE"
+    t = list(kit.trials("noreward").values())
+    assert [x.state for x in t] == [TrialState.NO_REWARD] * 3 + [TrialState.SUCCEEDED]
+    assert [x.reward for x in t] == [None, None, None, 0.5]
+    assert "'acc' was never reported (reported: loss)" in t[0].reason
+    assert "'acc' was reported as \"high\", not a number" in t[1].reason
+    assert "is not a JSON object" in t[2].reason
+    out = subprocess.run([str(BIN / "search-ctl"), "show", "-t", "noreward"], cwd=kit.root, capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert "1 succeeded" in out.stdout and "3 no_reward" in out.stdout, out.stdout
+
+
+def test_reward_pattern_reads_the_reward_from_the_log(kit):
+    lines = "echo 'epoch 1 val acc: 0.5'; echo noise; echo 'epoch 2 val acc: 0.75'"
+    data = kit.task("pattern", "bash -c {c}", {"c": {"type": "Categorical", "data": [
+        lines, "echo 'val acc: n/a'", "echo nothing"]}},
+                    searcher={"reward_pattern": r"val acc: (\S+)"})
+    kit.run(data)
+    t = list(kit.trials("pattern").values())
+    assert t[0].state == TrialState.SUCCEEDED and t[0].reward == 0.75
+    store = kit.store("pattern")
+    assert store.history("t0001", "acc") == [(0, 0.5), (1, 0.75)]
+    store.close()
+    assert t[1].state == TrialState.NO_REWARD and "'n/a'" in t[1].reason
+    assert t[2].state == TrialState.NO_REWARD and "no log line matched reward_pattern" in t[2].reason
+
+
+def test_reward_pattern_is_checked_with_its_key_path(kit):
+    for pattern, extra, message in ((r"acc: [0-9.]+", {}, "exactly one group"),
+                                    (r"acc: (", {}, "invalid regular expression"),
+                                    (r"acc: (\S+)", {"generate_log": False}, "generate_log")):
+        data = kit.task("badpat", "echo {x}", {"x": {"type": "Categorical", "data": [1]}},
+                        searcher={"reward_pattern": pattern}, **extra)
+        with pytest.raises(ConfigError) as err:
+            kit.run(data)
+        assert "searcher.reward_pattern" in str(err.value) and message in str(err.value)
+
+
+# -- issue 19 item 5: search-ctl show fits 80 columns ------------------------------------------------
+def test_show_fits_80_columns_and_keeps_every_parameter(kit):
+    import io
+
+    from rich.console import Console
+
+    from gml_hpo.cli.show import plan_columns, print_trials
+
+    args = {"learning_rate": {"type": "Categorical", "data": [0.000123456]},
+            "batch_size": {"type": "Categorical", "data": [128]},
+            "weight_decay": {"type": "Categorical", "data": [5.5e-05]},
+            "architecture": {"type": "Categorical", "data": ["mobilenet_v2_wide"]},
+            "optimizer": {"type": "Categorical", "data": ["adamw_fused"]}}
+    template = "echo 'GML_HPO_REPORT {{\"acc\": 0.5}}'; : {learning_rate} {batch_size} {weight_decay} " \
+               "{architecture} {optimizer}"
+    kit.run(kit.task("wide", template, args))
+    store = kit.store("wide")
+    out = io.StringIO()
+    print_trials(Console(file=out, width=80, color_system=None), kit.root / "work_dirs/hpo/wide", store)
+    store.close()
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    for value in ("0.0001235", "128", "5.5e-05", "mobilenet_v2_wide", "adamw_fused", "SUCCEEDED", "0.5"):
+        assert value in text and "…" not in text, text
+    for part in ("learning_", "rate", "weight_", "decay", "architecture", "optimizer"):
+        assert part in text
+    # the note goes first, then duration, then steps; parameters move to a second table
+    # widths: 5 + 9 + 6 + 10 and 3 gaps of 3 and 2 edges = 41; the note gets what is left
+    optional = {"note": 30, "duration": 8, "steps": 5}
+    assert plan_columns(75, [5, 9, 6], [10], optional) == ([[0]], {"note": 12, "duration": 8, "steps": 5})
+    assert plan_columns(74, [5, 9, 6], [10], optional) == ([[0]], {"duration": 8, "steps": 5})
+    assert plan_columns(50, [5, 9, 6], [10], optional) == ([[0]], {"steps": 5})
+    assert plan_columns(45, [5, 9, 6], [10], optional) == ([[0]], {})
+    assert plan_columns(35, [5, 9, 6], [10, 10], optional)[0] == [[], [0, 1]]
