@@ -18,7 +18,8 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from .graph import DW, NORM, OUT, ChannelGraph, ChannelGroup
+from .attention import head_scores
+from .graph import DW, HEADS, NORM, OUT, ChannelGraph, ChannelGroup
 
 
 @torch.no_grad()
@@ -35,6 +36,8 @@ def channel_scores(model: nn.Module, group: ChannelGroup, criterion: str) -> tor
         criterion = "l1"
     total = torch.zeros(group.size)
     for m in group.members:
+        if m.role == HEADS:
+            total += head_scores(model.get_submodule(m.module), criterion)
         if m.role not in (OUT, DW):
             continue
         w = model.get_submodule(m.module).weight.detach()[m.offset: m.offset + group.size].float().cpu()
