@@ -42,8 +42,9 @@ def test_width_plans():
     # width.min is a lower bound met within one chunk, whatever the group size (16 channels: 2, not 7)
     for size in (16, 24, 32, 48, 64, 96, 128, 256, 512):
         p = width_plan(size, 1.0, 0.1, 0.1)
-        assert 0.1 * size <= p.min_ch < 0.1 * size + p.step + 1, (size, p)
-        assert p.candidates()[-1] == size and p.step == max(1, round(0.1 * size))
+        lowest = -(-size // 10)
+        assert lowest <= p.min_ch < lowest + p.step and p.candidates()[-1] == size, (size, p)
+        assert p.steps >= 9 and p.step == max(1, (size - lowest) // 9)
     assert width_plan(16, 1.0, 0.1, 0.1).min_ch == 2 and width_plan(32, 1.0, 0.1, 0.1).min_ch == 5
 
 

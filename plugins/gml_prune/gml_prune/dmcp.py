@@ -45,11 +45,13 @@ class WidthPlan:
 
 
 def width_plan(size: int, wmax: float, wmin: float, offset: float) -> WidthPlan:
-    """Equal chunks of ``round(offset * size)`` channels (at least one) below ``max_ch = round(wmax * size)``,
-    as many as fit above ``ceil(wmin * size)``: so ``wmin * size <= min_ch < wmin * size + chunk + 1``."""
+    """Equal chunks between ``lowest = ceil(wmin * size)`` and ``max_ch = round(wmax * size)``: chunk size
+    ``floor(span / n)`` for ``n = round((wmax - wmin) / offset)`` chunks (at least one channel), as many
+    chunks as fit, so ``lowest <= min_ch < lowest + step``."""
     max_ch = size if wmax >= 1.0 else max(1, int(round(size * wmax)))
     lowest = min(max_ch, max(1, math.ceil(size * wmin - 1e-9)))
-    step = max(1, int(round(size * offset)))
+    chunks = max(1, int(round((wmax - wmin) / offset)))
+    step = max(1, (max_ch - lowest) // chunks)
     steps = (max_ch - lowest) // step
     return WidthPlan(size, max_ch, max_ch - steps * step, step, steps)
 
