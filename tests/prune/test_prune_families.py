@@ -20,6 +20,7 @@ from gml_prune.flops import FlopsModel
 from gml_prune.graph import analyze
 from gml_prune.groups import DW, HEADS, NORM, OUT
 from gml_prune.masking import ChannelMasker
+from gml_prune.swin import PrunedShiftedWindowAttention
 
 
 def tiny_vit():
@@ -69,12 +70,14 @@ def zero_channels(model: nn.Module, graph, drop: dict) -> None:
         for m in group.members:
             module = model.get_submodule(m.module)
             rows = torch.as_tensor(idx) + m.offset
-            if m.role == HEADS:
-                d, inner = m.repeat, module.in_proj_weight.shape[0] // 3
+            if m.role == HEADS:                           # q, k, v of a head -> 0: its output is 0
+                w, b = (module.qkv.weight, module.qkv.bias) if hasattr(module, "qkv") else \
+                    (module.in_proj_weight, module.in_proj_bias)
+                d, inner = m.repeat, w.shape[0] // 3
                 feats = torch.cat([torch.arange(h * d, (h + 1) * d) for h in idx.tolist()])
                 for part in range(3):
-                    module.in_proj_weight[part * inner + feats] = 0
-                    module.in_proj_bias[part * inner + feats] = 0
+                    w[part * inner + feats] = 0
+                    b[part * inner + feats] = 0
             elif m.role in (OUT, DW, NORM):
                 module.weight[rows] = 0
                 if module.bias is not None:
@@ -119,6 +122,21 @@ def test_vit_heads_and_mlp_are_groups_with_smaller_shapes():
     assert small.encoder.layers[1].mlp[0].out_features == 32 and small.encoder.layers[1].mlp[3].in_features == 32
 
 
+def test_swin_heads_and_mlp_are_groups_with_smaller_shapes():
+    model = randomize(tiny_swin())
+    graph = analyze(model, (1, 3, 32, 32))
+    keys = {g.key: g.size for g in graph.prunable}
+    assert keys == {"features.1.0.attn": 2, "features.1.1.attn": 2, "features.3.0.attn": 4, "features.3.1.attn": 4,
+                    "features.1.0.mlp.0": 64, "features.1.1.mlp.0": 64, "features.3.0.mlp.0": 128,
+                    "features.3.1.mlp.0": 128}
+    small = prune_model(model, graph, {graph.group("features.3.1.attn").index: torch.tensor([1, 3])})
+    attn = small.features[3][1].attn
+    assert isinstance(attn, PrunedShiftedWindowAttention) and attn.num_heads == 2 and attn.head_dim == 8
+    assert attn.qkv.weight.shape == (48, 32) and attn.proj.weight.shape == (32, 16)
+    torch.testing.assert_close(attn.relative_position_bias_table,
+                               model.features[3][1].attn.relative_position_bias_table[:, [1, 3]])
+
+
 def test_convnext_prunes_the_mlp_between_layernorm_and_layer_scale():
     model = randomize(tiny_convnext())
     graph = analyze(model, (1, 3, 32, 32))
@@ -130,9 +148,10 @@ def test_convnext_prunes_the_mlp_between_layernorm_and_layer_scale():
     assert small.features[1][0].block[3].out_features == 16 and small.features[1][0].block[5].in_features == 16
 
 
-def test_masked_vit_heads_equal_the_exported_model():
+@pytest.mark.parametrize("family", ["vit", "swin"])
+def test_masked_heads_equal_the_exported_model(family):
     torch.manual_seed(1)
-    model = randomize(tiny_vit())
+    model = randomize(FAMILIES[family]())
     graph = analyze(model, (2, 3, 32, 32))
     keep = {g.index: torch.randperm(g.size)[: g.size // 2].sort().values for g in graph.prunable}
     small = prune_model(model, graph, keep).eval()

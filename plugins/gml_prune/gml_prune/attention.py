@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .groups import HEADS, Member
+from .swin import SWIN_TYPES, is_swin, masked_swin, slice_swin, swin_tokens
 
 
 class PrunedMultiheadAttention(nn.Module):
@@ -56,7 +57,7 @@ def attention_forward(x: torch.Tensor, in_w: torch.Tensor, in_b: torch.Tensor | 
     return F.linear(y.transpose(1, 2).reshape(b, n, heads * head_dim), out_w, out_b)
 
 
-ATTENTION_TYPES: tuple[type, ...] = (nn.MultiheadAttention, PrunedMultiheadAttention)
+ATTENTION_TYPES: tuple[type, ...] = (nn.MultiheadAttention, PrunedMultiheadAttention, *SWIN_TYPES)
 
 
 def _unsupported(module: nn.Module, node: fx.Node) -> str:
@@ -82,37 +83,52 @@ def _unsupported(module: nn.Module, node: fx.Node) -> str:
 
 def attention_rule(an: Any, node: fx.Node, name: str, module: nn.Module, inp: Any, in_meta: Any,
                    out_meta: Any) -> Any:
-    """Graph rule: the input and output stay whole; the heads form a new prunable group."""
-    reason = _unsupported(module, node)
+    """Graph rule: the input and output stay whole; the heads form a new prunable group.
+
+    The layer enters the FLOPs model as kind ``attention`` with ``groups`` = tokens per
+    window (Swin: the counted ``q k^T`` and ``attn v`` products; 0 for
+    ``nn.MultiheadAttention``, whose ``scaled_dot_product_attention`` torch does not count)."""
+    swin = is_swin(module)
+    reason = "" if swin else _unsupported(module, node)
     ndim = len(in_meta.shape) if in_meta is not None and hasattr(in_meta, "shape") else 0
-    if not reason and not (ndim == 3 and getattr(inp, "dim", None) == 2 and inp.repeat == 1):
-        reason = "input is not [batch, tokens, channels]"
+    rank = 4 if swin else 3
+    if not reason and not (ndim == rank and getattr(inp, "dim", None) == rank - 1 and inp.repeat == 1):
+        reason = "input is not channels-last [batch, ..., channels]"
     if reason:
         return an.opaque_call(node, f"attention {name} {reason}")
     out = an.opaque_call(node, f"input/output embedding of attention {name}")
-    heads, head_dim = int(module.num_heads), int(module.in_proj_weight.shape[0] // (3 * module.num_heads))
+    heads = int(module.num_heads)
+    head_dim = inner_width(module) // heads
     sid = an.new_space(heads)
     an.add(sid, Member(name, HEADS, 0, head_dim))
     layout = type(inp)([(sid, heads)])
-    an.layers.append((name, "attention", inp, layout, 1, head_dim, int(in_meta.shape[0] * in_meta.shape[1])))
+    rows, tokens = swin_tokens(module, in_meta.shape) if swin else (int(in_meta.shape[0] * in_meta.shape[1]), 0)
+    an.layers.append((name, "attention", inp, layout, tokens, head_dim, rows))
     return out
 
 
-def attention_flops(cin: Any, heads: Any, head_dim: int, rows: int) -> Any:
-    """q, k, v and output projections (``2 x 4 x E x h x d`` per token). Like torch's flop counter,
-    the attention products (``scaled_dot_product_attention``) are not counted."""
-    return 8 * cin * heads * head_dim * rows
+def attention_flops(cin: Any, heads: Any, head_dim: int, rows: int, tokens: int = 0) -> Any:
+    """q, k, v and output projections (``2 x 4 x E x h x d`` per token) plus, for ``tokens`` > 0, the
+    ``q k^T`` and ``attn v`` products within windows of that many tokens."""
+    return 2 * rows * heads * head_dim * (4 * cin + 2 * tokens)
+
+
+def _weights(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    if is_swin(module):
+        return module.qkv.weight, module.proj.weight
+    return module.in_proj_weight, module.out_proj.weight
 
 
 def inner_width(module: nn.Module) -> int:
-    return int(module.in_proj_weight.shape[0] // 3)
+    return int(_weights(module)[0].shape[0] // 3)
 
 
 def head_scores(module: nn.Module, criterion: str) -> torch.Tensor:
     """Per head: the L1 (or L2) norm of its q, k, v rows and output-projection columns."""
     h = int(module.num_heads)
-    w_in = module.in_proj_weight.detach().float().cpu().reshape(3, h, -1, module.in_proj_weight.shape[1])
-    w_out = module.out_proj.weight.detach().float().cpu().reshape(module.out_proj.weight.shape[0], h, -1)
+    w_in, w_out = (w.detach().float().cpu() for w in _weights(module))
+    w_in = w_in.reshape(3, h, -1, w_in.shape[1])
+    w_out = w_out.reshape(w_out.shape[0], h, -1)
     w = torch.cat([w_in.permute(1, 0, 2, 3).reshape(h, -1), w_out.permute(1, 0, 2).reshape(h, -1)], dim=1)
     return w.abs().sum(1) if criterion != "l2" else w.pow(2).sum(1).sqrt()
 
@@ -124,6 +140,8 @@ def masked_attention_hook(scale_fn: Any):
         scale = scale_fn(x)
         if scale is None:
             return None
+        if is_swin(module):
+            return masked_swin(module, x, scale)
         head_dim = inner_width(module) // int(module.num_heads)
         dropout = float(module.dropout) if module.training else 0.0
         out = attention_forward(x, module.in_proj_weight, module.in_proj_bias, module.out_proj.weight,
@@ -136,6 +154,8 @@ def slice_heads(model: nn.Module, name: str, keep: torch.Tensor) -> None:
     """Replace attention ``name`` by a :class:`PrunedMultiheadAttention` keeping the features ``keep``
     (a boolean vector over heads x head_dim, whole heads)."""
     old = model.get_submodule(name)
+    if is_swin(old):
+        return slice_swin(model, name, keep)
     inner = inner_width(old)
     head_dim = inner // int(old.num_heads)
     idx = torch.nonzero(keep).flatten().to(old.in_proj_weight.device)

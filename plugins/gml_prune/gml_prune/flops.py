@@ -25,7 +25,7 @@ def layer_flops(layer: Layer, count: Any) -> Any:
     if layer.kind == "dwconv":
         return 2 * cin * layer.kernel * layer.positions
     if layer.kind == "attention":
-        return attention_flops(cin, cout, layer.kernel, layer.positions)
+        return attention_flops(cin, cout, layer.kernel, layer.positions, layer.groups)
     if layer.kind == "linear":
         return 2 * cin * layer.repeat * cout * layer.positions
     return 2 * cin / layer.groups * cout * layer.kernel * layer.positions

@@ -51,7 +51,7 @@ class Layer:
     inputs: tuple[tuple[int, int], ...]      # (group index, channels)
     outputs: tuple[tuple[int, int], ...]
     repeat: int                              # input features per channel (linear)
-    groups: int                              # conv groups (constant)
+    groups: int                              # conv groups (constant); attention: tokens per window
     kernel: int                              # kernel elements
     positions: int                           # output positions: batch x spatial (rows for linear)
 
