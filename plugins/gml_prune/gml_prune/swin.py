@@ -15,7 +15,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.swin_transformer import ShiftedWindowAttention
+
+try:                                                 # torchvision is optional for gml-prune
+    from torchvision.models.swin_transformer import ShiftedWindowAttention
+    _TORCHVISION: tuple[type, ...] = (ShiftedWindowAttention,)
+except ImportError:                                  # pragma: no cover - torchvision is installed in CI
+    _TORCHVISION = ()
 
 
 def _regions(size: int, window: int, shift: int) -> list[tuple[int, int]]:
@@ -91,7 +96,7 @@ class PrunedShiftedWindowAttention(nn.Module):
                                 self.head_dim, self.attention_dropout, self.dropout, self.training)
 
 
-SWIN_TYPES: tuple[type, ...] = (ShiftedWindowAttention, PrunedShiftedWindowAttention)
+SWIN_TYPES: tuple[type, ...] = (*_TORCHVISION, PrunedShiftedWindowAttention)
 
 
 def is_swin(module: nn.Module) -> bool:
