@@ -105,3 +105,21 @@ def test_untraceable_model_without_fuse_config_fuses_nothing_and_still_prepares(
     prepared = q.prepare(DataDependent(), (torch.randn(2, 1, 8, 8),))
     assert q.fused == {} and "fuse_config" in q.spec()
     assert isinstance(prepared.bn, nn.BatchNorm2d)
+
+
+def test_int8_export_of_an_auto_fused_model_rebuilds_the_same_model(tmp_path):
+    from gml_qat.export import load_int8, save_int8_state
+
+    torch.manual_seed(0)
+    q = TorchDefaultQuantizer("fbgemm")
+    x = torch.randn(8, 1, 16, 16)
+    prepared = q.prepare(SmallCNN(width=4), (x[:2],))
+    with torch.no_grad():
+        prepared(x)  # calibrate
+    int8 = q.convert(prepared)
+    path = save_int8_state(int8, tmp_path / "int8.pth", {"type": "gml.SmallCNN", "width": 4}, q.spec(),
+                           (1, 1, 16, 16))
+    loaded = load_int8(path)
+    assert sum(1 for m in loaded.modules() if type(m).__name__ == "ConvReLU2d") == 5
+    with torch.no_grad():
+        assert torch.equal(loaded(x), int8(x))
