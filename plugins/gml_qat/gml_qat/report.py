@@ -14,6 +14,7 @@ from torch import nn
 
 from gml_core.api import atomic_write_text
 
+from .counts import int8_flops, int8_params
 from .engine import quantized_engine
 from .export import format_size, save_bytes, save_int8_state, to_torchscript, torchscript_bytes
 from .latency import describe, fresh_torchscript, interleaved_latency
@@ -59,6 +60,20 @@ def warmup_passes(passes: int) -> int:
     return max(2, min(10, passes // 5))
 
 
+def _counts(model: nn.Module, input_shape: tuple[int, ...], int8: bool) -> dict[str, Any]:
+    """``{"params", "flops"}`` at batch 1 (None when a count fails: the report must not)."""
+    from gml_core.api import count_flops, count_params
+
+    shape = (1, *input_shape[1:])
+    try:
+        if int8:
+            return {"params": int8_params(model), "flops": int8_flops(model, shape)}
+        return {"params": count_params(model), "flops": count_flops(model, shape)}
+    except Exception as exc:
+        _log(f"IAO: cannot count FLOPs/params ({type(exc).__name__}: {exc})", logging.WARNING)
+        return {"params": None, "flops": None}
+
+
 def _scripted(model: nn.Module, example: torch.Tensor, what: str) -> tuple[Any, str]:
     """Frozen TorchScript of ``model``, or ``(None, reason)`` when the model cannot be traced/scripted."""
     try:
@@ -79,6 +94,8 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
     with quantized_engine(backend):
         int8 = quantizer.convert(prepared)
         int8_top1, int8_ties = top1(int8, run.val_loader)
+        counts = {"fp32": _counts(copy.deepcopy(float_start), input_shape, int8=False),
+                  "int8": _counts(int8, input_shape, int8=True)}
         if from_checkpoint:
             fp32_model, weights = float_start, "init_from"
         else:
@@ -105,9 +122,11 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
     report = {
         "quantizer": quantizer.spec(),
         "tie_rule": TIE_RULE,
-        "fp32": {"top1": fp32_top1, "tied_samples": fp32_ties, "weights": weights, "torchscript_bytes": fp32_bytes and len(fp32_bytes),
+        "fp32": {"top1": fp32_top1, "tied_samples": fp32_ties, "weights": weights,
+                 **counts["fp32"], "torchscript_bytes": fp32_bytes and len(fp32_bytes),
                  "state_dict_bytes": _state_bytes(float_start)},
-        "int8": {"top1": int8_top1, "tied_samples": int8_ties, "torchscript_bytes": int8_bytes and len(int8_bytes),
+        "int8": {"top1": int8_top1, "tied_samples": int8_ties, **counts["int8"],
+                 "torchscript_bytes": int8_bytes and len(int8_bytes),
                  "state_dict_bytes": _state_bytes(int8), "torchscript_error": int8_why or None},
         "latency": {**_renamed(lat.to_dict()), "engine": backend,
                     "executed": "TorchScript (frozen, freshly loaded)" if scripted else "eager"},
@@ -136,6 +155,12 @@ def summary_rows(quantizer: Any, report: Mapping[str, Any]) -> dict[str, str]:
                                           f"({fp32[kind] / int8[kind]:.1f}x)")
     threads = f"{lat['threads']} thread{'s' if lat['threads'] != 1 else ''}"
     rows[f"fp32 / int8 CPU latency (batch {lat['batch_size']}, {threads}, interleaved)"] = describe(lat, "fp32_ms", "int8_ms")
+    if fp32.get("flops") and int8.get("flops"):
+        from gml_core.api import format_count
+
+        rows["fp32 / int8 FLOPs, params (batch 1)"] = (
+            f"{format_count(fp32['flops'])} / {format_count(int8['flops'])}, "
+            f"{format_count(fp32['params'])} / {format_count(int8['params'])} (int8: BN folded into conv)")
     if int8.get("torchscript_error"):
         rows["int8 TorchScript"] = f"not exported ({int8['torchscript_error']})"
     for key in ("int8_torchscript", "int8_state_dict", "report"):
