@@ -11,7 +11,9 @@ IAO summary does: fresh copies of both TorchScript files, warm-up, then fp32 and
 alternating; medians of ``--passes`` passes each, speed-up = median of back-to-back pass ratios.
 The settings run in one order and then in the reverse order, to show the figures do not depend on
 what ran before. ``--reuse`` also times one int8 copy that has run every earlier setting (what a
-long-lived process sees) against a fresh one.
+long-lived process sees) against a fresh one. ``--sequential N`` also repeats, N times per setting,
+the method the IAO summary used before (50 fp32 passes, then 50 int8 passes, after 10 warm-up
+passes each) and records the speed-ups it gives.
 
     python benchmarks/qat_latency.py --out work_dirs/bench/qat_latency.json
 """
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -64,8 +67,21 @@ def export_pair(make: Callable[[], torch.nn.Module], shape: tuple[int, ...], mod
     return torchscript_bytes(to_torchscript(fp32, example)), torchscript_bytes(to_torchscript(int8, example)), info
 
 
+@torch.inference_mode()
+def sequential_ms(model: Any, x: torch.Tensor, passes: int = 50, warmup: int = 10) -> float:
+    """The previous IAO method: warm-up, then the median of ``passes`` passes of this model alone."""
+    for _ in range(warmup):
+        model(x)
+    times = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
 def bench(name: str, fp32: bytes, int8: bytes, shape: tuple[int, ...], settings: list[tuple[int, int]],
-          passes: int, warmup: int, reuse: bool) -> list[dict[str, Any]]:
+          passes: int, warmup: int, reuse: bool, sequential: int) -> list[dict[str, Any]]:
     rows = []
     orders = {"forward": settings, "reverse": settings[::-1]}
     for order, sequence in orders.items():
@@ -78,6 +94,10 @@ def bench(name: str, fp32: bytes, int8: bytes, shape: tuple[int, ...], settings:
             if reuse:
                 stale = interleaved_latency(long_lived, fresh_torchscript(int8), x, passes, warmup)
                 row["reused_int8_ms"], row["reused_over_fresh"] = stale.baseline_ms, stale.speedup
+            if sequential and order == "forward":
+                row["sequential_speedups"] = [
+                    sequential_ms(fresh_torchscript(fp32), x) / sequential_ms(fresh_torchscript(int8), x)
+                    for _ in range(sequential)]
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -97,6 +117,14 @@ def table(rows: list[dict[str, Any]]) -> str:
                    f"{r['speedup']:.2f}x ({r['paired_quartiles'][0]:.2f}-{r['paired_quartiles'][2]:.2f}) | "
                    f"{rev['speedup']:.2f}x ({rev['paired_quartiles'][0]:.2f}-{rev['paired_quartiles'][2]:.2f}) | "
                    f"{100 * diff:.1f}% | {'yes' if r['stable'] and rev['stable'] else 'no'} |")
+    extra = [r for r in rows if r.get("sequential_speedups") or "reused_over_fresh" in r]
+    if extra:
+        out += ["", "| model | batch | threads | order | previous sequential method, speed-ups | "
+                "int8 copy that ran earlier settings / fresh copy |", "|---|---:|---:|---|---|---:|"]
+        for r in extra:
+            seq = ", ".join(f"{v:.2f}x" for v in r.get("sequential_speedups", [])) or "-"
+            reused = f"{r['reused_over_fresh']:.2f}x" if "reused_over_fresh" in r else "-"
+            out.append(f"| {r['model']} | {r['batch']} | {r['threads']} | {r['order']} | {seq} | {reused} |")
     return "\n".join(out)
 
 
@@ -110,6 +138,8 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=50, help="timed passes per model and setting (median)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--reuse", action="store_true", help="also time an int8 copy that ran earlier settings")
+    parser.add_argument("--sequential", type=int, default=0, metavar="N",
+                        help="also repeat the previous sequential method N times per setting")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     settings = [(b, t) for b in args.batches for t in args.threads]
@@ -118,7 +148,7 @@ def main() -> None:
     for name in args.models:
         make, shape, mode = models()[name]
         fp32, int8, infos[name] = export_pair(make, shape, mode, args.engine)
-        rows += bench(name, fp32, int8, shape, settings, args.passes, args.warmup, args.reuse)
+        rows += bench(name, fp32, int8, shape, settings, args.passes, args.warmup, args.reuse, args.sequential)
     meta = {"torch": torch.__version__, "engine": args.engine, "passes": args.passes, "warmup": args.warmup,
             "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "load_average_before": load_before, "load_average_after": os.getloadavg(), "models": infos,
