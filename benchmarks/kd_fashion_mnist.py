@@ -40,15 +40,19 @@ _HEADS = "algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg"
 #: AT / FT without the KD term that their shipped configs add (its weight set to 0)
 VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             "at_only": ("at", [f"{_HEADS}[2].head.loss.loss_weight=0.0"]),
-            "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"])}
+            "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"]),
+            "kd_only": ("kd", ["algorithm.student_loss_weight=0.0"]),
+            "kd_tau4_only": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0", "algorithm.student_loss_weight=0.0"])}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
-          "ft_only": "FT alone (no KD term)"}
+          "ft_only": "FT alone (no KD term)", "kd_only": "KD only (no label term)",
+          "kd_tau4_only": "KD only, tau = 4"}
 
 
-def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int) -> list[str]:
-    return ['data.type="fashion_mnist"', "data.resize=0", f"data.train_limit={args.train_limit}",
+def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int, limit: int | None = None) -> list[str]:
+    limit = args.train_limit if limit is None else limit
+    return ['data.type="fashion_mnist"', "data.resize=0", f"data.train_limit={limit}",
             f"train.epochs={epochs}", "train.batch_size=128", "train.lr=0.1", f"train.val_interval={epochs}",
             "runtime.progress=false", "runtime.log_interval=1000", "runtime.max_keep_ckpts=1",
             f'runtime.work_dir="{work_dir}"', f"runtime.seed={seed}"]
@@ -152,6 +156,8 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=10000, help="first N training images (0: all 60,000)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--teacher-epochs", type=int, default=12)
+    parser.add_argument("--teacher-train-limit", type=int, default=None,
+                        help="first N training images for the teachers (default: --train-limit; 0: all 60,000)")
     parser.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
     parser.add_argument("--work-dir", default="work_dirs/bench/kd_fmnist")
     parser.add_argument("--reuse-teachers", action="store_true",
@@ -174,7 +180,7 @@ def main() -> None:
             teacher_rows.append({"seed": seed, "top1": top1, "seconds": None})
         else:
             pending.append(("teacher", "teacher", seed, str(CONFIGS / "teacher_digits.toml"),
-                            common(args, args.teacher_epochs, wd, seed)))
+                            common(args, args.teacher_epochs, wd, seed, args.teacher_train_limit)))
     for row in run_jobs(pending, min(args.workers, len(pending))):
         teacher_rows.append({"seed": row["seed"], "top1": row["top1"], "seconds": row["seconds"]})
     teacher_rows.sort(key=lambda r: r["seed"])
