@@ -18,6 +18,7 @@ measures false stops, epochs saved and the cost per call.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal, Optional, Sequence
 
@@ -62,6 +63,25 @@ CURVES: dict[str, tuple] = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _design(name: str, n: int, target: float) -> tuple[np.ndarray, ...]:
+    """A family's basis at x = 1..n and at ``target`` with the sums the fit needs (cached:
+    every trial of a task is fitted at the same few lengths)."""
+    basis, intercept, _ = CURVES[name]
+    with np.errstate(all="ignore"):
+        g = basis(np.arange(1, n + 1, dtype=float))
+        gt = basis(np.array([target]))[:, 0]
+        if intercept:
+            gm = g.mean(axis=1)
+            gc = g - gm[:, None]
+        else:
+            gm, gc = np.zeros(len(g)), g
+        sgg = (gc * gc).sum(axis=1)
+    for a in (g, gt, gm, gc, sgg):
+        a.setflags(write=False)
+    return g, gt, gm, gc, sgg
+
+
 def fit_curves_batch(Y: np.ndarray, target: float, families: Sequence[str] | None = None
                      ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Least-squares fit of each family to every row of ``Y`` (curves at x = 1..n);
@@ -70,8 +90,6 @@ def fit_curves_batch(Y: np.ndarray, target: float, families: Sequence[str] | Non
     the curve), so all rows are fitted by a few vectorised array operations."""
     Y = np.atleast_2d(np.asarray(Y, dtype=float))
     n_rows, n = Y.shape
-    x = np.arange(1, n + 1, dtype=float)
-    xt = np.array([float(target)])
     rows = np.arange(n_rows)
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     with np.errstate(all="ignore"):
@@ -79,19 +97,14 @@ def fit_curves_batch(Y: np.ndarray, target: float, families: Sequence[str] | Non
             basis, intercept, k = CURVES[name]
             if n <= k:
                 continue
-            g, gt = basis(x), basis(xt)[:, 0]                       # (G, n), (G,)
+            g, gt, gm, gc, sgg = _design(name, n, float(target))
             # least squares without forming the fits: rss = Syy - Sgy^2 / Sgg per (grid point, row)
             if intercept:
-                gm = g.mean(axis=1)
-                gc = g - gm[:, None]
-                sgg = (gc * gc).sum(axis=1)
                 ym = Y.mean(axis=1)
                 yc = Y - ym[:, None]
                 sgy = gc @ yc.T                                        # (G, B)
                 syy = (yc * yc).sum(axis=1)
             else:
-                gm = np.zeros(len(g))
-                sgg = (g * g).sum(axis=1)
                 ym = np.zeros(n_rows)
                 sgy = g @ Y.T
                 syy = (Y * Y).sum(axis=1)
