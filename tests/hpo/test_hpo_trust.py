@@ -347,3 +347,20 @@ def test_curve_fitting_abstains_when_no_family_fits_the_shape():
     flat_low = [0.5, 0.51, 0.5, 0.51, 0.5, 0.51]  # fits well and is far below the bar
     p, trusted = a.probability(flat_low)
     assert trusted and p < 0.01 and a.assess("f", flat_low) is True
+
+
+def test_trial_wrapper_handles_any_character_in_its_paths(tmp_path):
+    odd = tmp_path / "a'b \"c\" $HOME `id` ; x\nnew line" / "t1"
+    cwd = tmp_path / "cwd it's"
+    cwd.mkdir()
+    launch = TrialLaunch(trial_id="t1", command="pwd; echo ok", trial_dir=odd, cwd=cwd,
+                         env={"GML_HPO_TRIAL_DIR": str(odd), "ODD": "x'; touch F; '"})
+    script = write_trial_script(launch)
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (odd / "exit_code").read_text().strip() == "0"
+    assert (odd / "trial.log").read_text() == f"{cwd}\nok\n"
+    assert not list(tmp_path.rglob("F"))
+    launch = TrialLaunch(trial_id="t1", command="echo ok", trial_dir=odd, cwd=tmp_path / "missing 'dir'")
+    proc = subprocess.run(["bash", str(write_trial_script(launch))], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 126 and "cannot cd to" in (odd / "trial.log").read_text()
