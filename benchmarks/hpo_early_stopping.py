@@ -11,6 +11,13 @@ MedianStop vs CurveFitting.
     python benchmarks/hpo_early_stopping.py --record --epochs 8 --curves docs/benchmarks/hpo_curves_digits.json
     python benchmarks/hpo_early_stopping.py --curves docs/benchmarks/hpo_curves_digits.json \
         --orders 50 --plot docs/benchmarks/hpo_early_stopping.png
+
+3. ``--synthetic N``: CurveFitting's false stops and true stops on N noisy saturating
+   curves per plateau (10 epochs, noise 0.01, bar = threshold x best = 0.876, assessed
+   at every epoch from 5 to 9): the probability rule of the assessor against the old
+   point-prediction rule (stop when the BIC-weighted prediction does not beat the bar).
+
+    python benchmarks/hpo_early_stopping.py --synthetic 300
 """
 
 from __future__ import annotations
@@ -94,6 +101,56 @@ def replay(curves: list[list[float]], kind: str, epochs: int, order: list[int]) 
     return {"epochs": used, "best": best, "stopped": stopped, "call_ms": calls}
 
 
+BAR, THRESHOLD, EPOCHS_SYN, NOISE = 0.876, 0.95, 10, 0.01
+PLATEAUS = [0.926, 0.916, 0.906, 0.896, 0.886, 0.846, 0.836, 0.826, 0.776]
+
+
+def synthetic_curves(plateau: float, n: int, seed: int) -> list[list[float]]:
+    """Saturating curves y(t) = p - (p - y0) exp(-t / tau) + N(0, NOISE^2), t = 1..10, with
+    y0 ~ U(0.2, 0.6) and tau ~ U(0.8, 3) (slow curves are still far from their plateau
+    at epoch 5)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, EPOCHS_SYN + 1)
+    out = []
+    for _ in range(n):
+        y0, tau = rng.uniform(0.2, 0.6), rng.uniform(0.8, 3.0)
+        out.append(list(plateau - (plateau - y0) * np.exp(-t / tau) + rng.normal(0.0, NOISE, EPOCHS_SYN)))
+    return out
+
+
+def synthetic(n: int) -> None:
+    from gml_hpo.assessors.curvefit import CurveFittingAssessor, CurveFittingOptions
+
+    opts = CurveFittingOptions(epoch_num=EPOCHS_SYN, start_step=5, threshold=THRESHOLD, gap=1)
+    print(f"{n} curves per plateau, {EPOCHS_SYN} epochs, noise {NOISE}, bar {BAR} (threshold {THRESHOLD}), "
+          f"assessed at epochs {opts.start_step}-{EPOCHS_SYN - 1}; max_probability {opts.max_probability}, "
+          f"n_boot {opts.n_boot}")
+    print(f"{'plateau':>8s} {'vs bar':>7s} {'stopped (probability)':>22s} {'stopped (point pred.)':>22s} "
+          f"{'ms/call':>8s}")
+    for k, plateau in enumerate(PLATEAUS):
+        assessor = CurveFittingAssessor(opts, optimize_mode="maximize")
+        assessor.trial_end("best", [BAR / THRESHOLD], True)
+        new = old = 0
+        calls = []
+        for curve in synthetic_curves(plateau, n, seed=k):
+            new_stop = old_stop = False
+            for step in range(opts.start_step, EPOCHS_SYN):
+                if not new_stop:
+                    t0 = time.perf_counter()
+                    p, trusted = assessor.probability(curve[:step])
+                    calls.append(time.perf_counter() - t0)
+                    new_stop = trusted and p < opts.max_probability
+                if not old_stop:
+                    pred = assessor.predict(curve[:step])
+                    old_stop = pred is not None and not pred > BAR
+            new += new_stop
+            old += old_stop
+        print(f"{plateau:8.3f} {100 * (plateau - BAR):+6.1f}p {100 * new / n:21.1f}% {100 * old / n:21.1f}% "
+              f"{1000 * statistics.median(calls):8.1f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--record", action="store_true", help="Run the real trials first.")
@@ -102,7 +159,12 @@ def main() -> None:
     ap.add_argument("--curves", default="docs/benchmarks/hpo_curves_digits.json")
     ap.add_argument("--orders", type=int, default=50)
     ap.add_argument("--plot", default=None)
+    ap.add_argument("--synthetic", type=int, default=0, metavar="N",
+                    help="Only the false-stop study on N synthetic curves per plateau.")
     args = ap.parse_args()
+    if args.synthetic:
+        synthetic(args.synthetic)
+        return
     path = Path(args.curves)
     if args.record:
         record(args.epochs, path, args.parallel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -290,3 +291,76 @@ def test_show_fits_80_columns_and_keeps_every_parameter(kit):
     assert plan_columns(50, [5, 9, 6], [10], optional) == ([[0]], {"steps": 5})
     assert plan_columns(45, [5, 9, 6], [10], optional) == ([[0]], {})
     assert plan_columns(35, [5, 9, 6], [10, 10], optional)[0] == [[], [0, 1]]
+
+
+# -- item 4: CurveFitting you can trust ---------------------------------------------------------------
+def _noisy_curves(plateau, n, seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(1, 11)
+    return [list(plateau - (plateau - rng.uniform(0.2, 0.6)) * np.exp(-t / rng.uniform(0.8, 3.0))
+                 + rng.normal(0, 0.01, 10)) for _ in range(n)]
+
+
+def _stops(plateau, n, seed):
+    from gml_hpo.assessors.curvefit import CurveFittingAssessor, CurveFittingOptions
+
+    a = CurveFittingAssessor(CurveFittingOptions(epoch_num=10, start_step=5, threshold=0.95), optimize_mode="maximize")
+    a.trial_end("best", [0.876 / 0.95], True)
+    new = old = 0
+    for i, curve in enumerate(_noisy_curves(plateau, n, seed)):
+        new += any(a.assess(f"c{i}", curve[:s]) for s in range(5, 10))
+        old += any((lambda p: p is not None and not p > 0.876)(a.predict(curve[:s])) for s in range(5, 10))
+    return new, old
+
+
+def test_curve_fitting_rarely_stops_trials_above_the_bar_and_stops_those_below():
+    new, old = _stops(0.896, 30, seed=11)    # plateau 2 points above the bar
+    assert new <= 1 and new <= old
+    new, _ = _stops(0.826, 30, seed=12)      # 5 points below
+    assert new >= 27
+
+
+def test_predictive_probability_is_a_probability_with_the_right_direction():
+    import numpy as np
+
+    from gml_hpo.assessors.curvefit import predictive_probability
+
+    t = np.arange(1, 8)
+    z = 1.0 - np.exp(-t / 2.0) + np.random.default_rng(0).normal(0, 0.01, 7)   # heads to 1.0
+    p_low, mean, trusted = predictive_probability(z, 10, bar=0.5)
+    p_high, _, _ = predictive_probability(z, 10, bar=1.5)
+    p_mid, _, _ = predictive_probability(z, 10, bar=mean)
+    assert trusted and abs(mean - (1 - math.exp(-5))) < 0.05
+    assert p_low > 0.99 and p_high < 0.01 and 0.2 < p_mid < 0.8
+
+
+def test_curve_fitting_abstains_when_no_family_fits_the_shape():
+    from gml_hpo.assessors.curvefit import CurveFittingAssessor, CurveFittingOptions
+
+    a = CurveFittingAssessor(CurveFittingOptions(epoch_num=8, start_step=3), optimize_mode="maximize")
+    a.trial_end("best", [0.99], True)
+    zigzag = [0.2, 0.8, 0.25, 0.85, 0.3, 0.9]     # the families miss it: residuals >> point-to-point noise
+    p, trusted = a.probability(zigzag)
+    assert not trusted and a.assess("z", zigzag) is False
+    flat_low = [0.5, 0.51, 0.5, 0.51, 0.5, 0.51]  # fits well and is far below the bar
+    p, trusted = a.probability(flat_low)
+    assert trusted and p < 0.01 and a.assess("f", flat_low) is True
+
+
+def test_trial_wrapper_handles_any_character_in_its_paths(tmp_path):
+    odd = tmp_path / "a'b \"c\" $HOME `id` ; x\nnew line" / "t1"
+    cwd = tmp_path / "cwd it's"
+    cwd.mkdir()
+    launch = TrialLaunch(trial_id="t1", command="pwd; echo ok", trial_dir=odd, cwd=cwd,
+                         env={"GML_HPO_TRIAL_DIR": str(odd), "ODD": "x'; touch F; '"})
+    script = write_trial_script(launch)
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (odd / "exit_code").read_text().strip() == "0"
+    assert (odd / "trial.log").read_text() == f"{cwd}\nok\n"
+    assert not list(tmp_path.rglob("F"))
+    launch = TrialLaunch(trial_id="t1", command="echo ok", trial_dir=odd, cwd=tmp_path / "missing 'dir'")
+    proc = subprocess.run(["bash", str(write_trial_script(launch))], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 126 and "cannot cd to" in (odd / "trial.log").read_text()

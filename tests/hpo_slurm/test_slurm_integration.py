@@ -275,3 +275,37 @@ def test_distributed_trial_with_srun_counts_as_one_trial(tmp_path):
     row = rows["t0001"]
     assert row["state"] == "SUCCEEDED" and row["reward"] == pytest.approx(1.0), row
     assert (Path(row["trial_dir"]) / "rank_1").read_text().strip() == "2"  # the second task ran, in the same job
+
+
+def test_odd_task_dir_and_injected_values_on_slurm(tmp_path):
+    """Issue 14: a task under ``bob's runs/with space`` runs every trial (array job and single
+    job), values are never run as shell code, and a trial ignoring SIGTERM is dead after
+    the grace period."""
+    odd = tmp_path / "bob's runs" / "with space"
+    odd.mkdir(parents=True)
+    template = (f"python3 {TOY} 0.5 --steps 1 --sleep 0.1 && printf '%s\\n' {{x}} > {{trial_dir}}/value.txt "
+                "&& {stay}")
+    stubborn = ("python3 -c 'import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "open(os.environ[\"GML_HPO_TRIAL_DIR\"] + \"/stubborn.pid\", \"w\").write(str(os.getpid())); "
+                "time.sleep(120)'")
+    args = {"x": {"type": "Categorical", "data": ["x; touch F", "$(touch F)"]},
+            "stay": {"type": "Categorical", "data": ["true"]}}
+    task_file = write_task(odd, "odd", template, args, {"parallel_size": 2}, {"type": "GridSearcher"})
+    search_run(odd, task_file)
+    rows = trials(odd / "work" / "odd")
+    assert [r["state"] for r in rows.values()] == ["SUCCEEDED", "SUCCEEDED"], rows
+    assert not (odd / "F").exists() and not list(odd.rglob("F"))
+    values = sorted((Path(r["trial_dir"]) / "value.txt").read_text().strip() for r in rows.values())
+    assert values == sorted(["x; touch F", "$(touch F)"])
+
+    args = {"x": {"type": "Categorical", "data": ["plain"]}, "stay": {"type": "Categorical", "data": [stubborn]}}
+    template = "printf '%s\\n' {x} > {trial_dir}/value.txt && bash -c {stay}"
+    task_file = write_task(odd, "stubborn", template, args,
+                           {"parallel_size": 1, "grace_period": "2s",
+                            "stop_criterion": {"time_limits_per_job": "3s"}}, {"type": "GridSearcher"})
+    search_run(odd, task_file)
+    (row,) = trials(odd / "work" / "stubborn").values()
+    assert row["state"] == "TIMEOUT", row
+    pid = int((Path(row["trial_dir"]) / "stubborn.pid").read_text())
+    time.sleep(1)
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"

@@ -461,8 +461,9 @@ class Scheduler:
             self.assessor.trial_end(rec.trial_id, list(rt.history), state == TrialState.SUCCEEDED)
         final = self.store.trial(rec.trial_id)
         self._track("trial_finished", final)
-        self.on_event("finished", rec.trial_id, f"{state.value}" + (f" {self.reward_attribute}={reward:.6g}"
-                                                                    if reward is not None else ""))
+        detail = (f" {self.reward_attribute}={reward:.6g}" if reward is not None
+                  else f": {reason.splitlines()[0]}" if state == TrialState.NO_REWARD else "")
+        self.on_event("finished", rec.trial_id, f"{state.value}{detail}")
         if state == TrialState.SUCCEEDED and reward is not None:
             if self.best is None or self.better(reward, self.best[0]):
                 self.best = (reward, rec.trial_id)

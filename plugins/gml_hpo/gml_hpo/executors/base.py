@@ -232,7 +232,7 @@ set -m
 {run}
 child=$!
 set +m
-echo "$child" > {tdir}/.{PGID_FILE}.$$ && mv -f {tdir}/.{PGID_FILE}.$$ {tdir}/{PGID_FILE}
+echo "$child" > {tdir}/{PGID_FILE}
 [ -n "$stopping" ] && stop_group
 wait "$child"; rc=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
