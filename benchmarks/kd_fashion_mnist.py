@@ -40,15 +40,19 @@ _HEADS = "algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg"
 #: AT / FT without the KD term that their shipped configs add (its weight set to 0)
 VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             "at_only": ("at", [f"{_HEADS}[2].head.loss.loss_weight=0.0"]),
-            "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"])}
+            "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"]),
+            "kd_only": ("kd", ["algorithm.student_loss_weight=0.0"]),
+            "kd_tau4_only": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0", "algorithm.student_loss_weight=0.0"])}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
-          "ft_only": "FT alone (no KD term)"}
+          "ft_only": "FT alone (no KD term)", "kd_only": "KD only (no label term)",
+          "kd_tau4_only": "KD only, tau = 4"}
 
 
-def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int) -> list[str]:
-    return ['data.type="fashion_mnist"', "data.resize=0", f"data.train_limit={args.train_limit}",
+def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int, limit: int | None = None) -> list[str]:
+    limit = args.train_limit if limit is None else limit
+    return ['data.type="fashion_mnist"', "data.resize=0", f"data.train_limit={limit}",
             f"train.epochs={epochs}", "train.batch_size=128", "train.lr=0.1", f"train.val_interval={epochs}",
             "runtime.progress=false", "runtime.log_interval=1000", "runtime.max_keep_ckpts=1",
             f'runtime.work_dir="{work_dir}"', f"runtime.seed={seed}"]
@@ -77,8 +81,8 @@ def method_overrides(method: str, teachers: list[Path]) -> tuple[Path, list[str]
         return CONFIGS / "teacher_digits.toml", ["algorithm.model.width=4"]
     t = "algorithm.distiller.distill_cfg.teacher"
     out = [f'{t}[0].ckpt_path="{teachers[0]}"', "algorithm.eval_teachers=false"]
-    if method == "meal":
-        out.append(f'{t}[1].ckpt_path="{teachers[1]}"')
+    if method == "meal":  # one teacher: the same checkpoint twice, an ensemble equal to that teacher
+        out.append(f'{t}[1].ckpt_path="{teachers[-1]}"')
     if method == "at":  # beta = 1000 scaled to the positions of 28x28 inputs' maps, as the config does for 16x16
         out += [f"{t}[0].distill_head_cfg[{i}].head.loss.loss_weight={1000 * n / 1024:.1f}"
                 for i, n in enumerate(AT_POSITIONS)]
@@ -145,6 +149,18 @@ def paired(rows: list[dict], base: list[dict]) -> dict:
     return out
 
 
+def previous_runs(paths: list[str]) -> dict[tuple, dict]:
+    """``(method, seed, overrides)`` -> result row, from earlier ``--out`` files."""
+    out: dict[tuple, dict] = {}
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        for method, rows in data["runs"].items():
+            extra = json.dumps(data["commands"][method]["overrides"])
+            for row in rows:
+                out[(method, row["seed"], extra)] = {**row, "from": str(path)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -152,6 +168,10 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=10000, help="first N training images (0: all 60,000)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--teacher-epochs", type=int, default=12)
+    parser.add_argument("--teacher-train-limit", type=int, default=None,
+                        help="first N training images for the teachers (default: --train-limit; 0: all 60,000)")
+    parser.add_argument("--meal-teachers", type=int, default=2, choices=(1, 2),
+                        help="MEAL v2's ensemble: teachers of seeds 0 and 1, or teacher 0 alone")
     parser.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
     parser.add_argument("--work-dir", default="work_dirs/bench/kd_fmnist")
     parser.add_argument("--reuse-teachers", action="store_true",
@@ -159,10 +179,13 @@ def main() -> None:
     parser.add_argument("--teachers-only", action="store_true", help="train (or check) the teachers and stop")
     parser.add_argument("--choose-from", default="",
                         help="a kd_ablation.py results file: run each method with its best held-out variant")
+    parser.add_argument("--previous", nargs="*", default=[],
+                        help="--out files of earlier invocations: reuse their runs of the same method, seed and "
+                             "overrides instead of running them again (to split a long benchmark into several runs)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     root = Path(args.work_dir).resolve()
-    needed = (0, 1) if ("meal" in args.methods or args.teachers_only) else (0,)
+    needed = (0, 1) if (("meal" in args.methods and args.meal_teachers == 2) or args.teachers_only) else (0,)
     if args.methods == ["alone"] and not args.teachers_only:
         needed = ()
     teachers, teacher_rows, pending = [], [], []
@@ -174,7 +197,7 @@ def main() -> None:
             teacher_rows.append({"seed": seed, "top1": top1, "seconds": None})
         else:
             pending.append(("teacher", "teacher", seed, str(CONFIGS / "teacher_digits.toml"),
-                            common(args, args.teacher_epochs, wd, seed)))
+                            common(args, args.teacher_epochs, wd, seed, args.teacher_train_limit)))
     for row in run_jobs(pending, min(args.workers, len(pending))):
         teacher_rows.append({"seed": row["seed"], "top1": row["top1"], "seconds": row["seconds"]})
     teacher_rows.sort(key=lambda r: r["seed"])
@@ -185,15 +208,20 @@ def main() -> None:
     if chosen:
         print(json.dumps({"chosen": chosen}), flush=True)
     specs, commands = [], {}
+    results: dict[str, list[dict]] = {}
+    reused = previous_runs(args.previous)
     for method in args.methods:
         config, extra = method_overrides(method, teachers)
         extra = extra + chosen.get(method, {}).get("overrides", [])
         for seed in args.seeds:
+            key = (method, seed, json.dumps(extra))
+            if key in reused:
+                results.setdefault(method, []).append(reused[key])
+                continue
             overrides = common(args, args.epochs, root / f"{method}_s{seed}", seed) + extra
             specs.append(("student", method, seed, str(config), overrides))
         commands[method] = {"config": str(config.relative_to(REPO)), "overrides": extra}
     start = time.perf_counter()
-    results: dict[str, list[dict]] = {}
     for row in run_jobs(specs, args.workers):
         results.setdefault(row["method"], []).append({"seed": row["seed"], "top1": row["top1"],
                                                       "seconds": row["seconds"]})
@@ -207,7 +235,8 @@ def main() -> None:
         rows = results.get(method, [])
         accs = [r["top1"] for r in rows]
         mean = statistics.mean(accs)
-        entry = {"method": LABELS[method], "key": method, "mean": round(mean, 2),
+        label = "MEAL v2 (1 teacher)" if method == "meal" and args.meal_teachers == 1 else LABELS[method]
+        entry = {"method": label, "key": method, "mean": round(mean, 2),
                  "std": round(statistics.stdev(accs), 2) if len(accs) > 1 else 0.0,
                  "per_seed": {r["seed"]: r["top1"] for r in rows},
                  "delta_vs_alone": None if base_mean is None else round(mean - base_mean, 2),

@@ -1,12 +1,19 @@
-"""gml-prune vs Torch-Pruning: torchvision models pruned to ~50% FLOPs, measured on CPU.
+"""gml-prune vs Torch-Pruning: torchvision models pruned to ~50% FLOPs, CPU latency measured interleaved.
 
-Both tools prune the same randomly initialised model with L1-norm channel importance
-and a uniform per-layer ratio found by bisection so that FLOPs <= target; the final
-classifier is kept. Params and FLOPs use gml_core._internal.resources (torch's flop counter)
-for both. Latency: median of interleaved rounds (unpruned, gml, Torch-Pruning) of
-median-of-N forward passes, batch 1, in this process's thread setting.
+Both tools prune the same randomly initialised model (``weights=None``) with L1-norm channel
+importance and a uniform per-group ratio found by bisection so that FLOPs <= target; the final
+classifier is kept. gml runs once per ``--round-to`` value (its default is the first listed after
+1), Torch-Pruning (if installed; else its rows are skipped) with ``round_to`` None and 16.
+Params and FLOPs come from ``gml_core.api`` (torch's flop counter) for every model.
 
-    OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --out work_dirs/bench_prune_tv.json
+Latency: for each batch size, ``--rounds`` rounds; in each round every model (original and pruned,
+order rotated each round) runs ``--warmup`` forward passes and then ``--repeats`` timed ones, and
+contributes their median; the figure is the median over rounds. ``torch.inference_mode``,
+``--threads`` intra-op threads.
+
+    OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --threads 1 --out work_dirs/bench_prune_tv.json
+    OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --models densenet121 efficientnet_b0 \
+        convnext_tiny vit_b_16 --batches 1 --round-to 16 --rounds 3 --repeats 5
 """
 
 from __future__ import annotations
@@ -20,37 +27,29 @@ from pathlib import Path
 
 import torch
 import torchvision
+from torch import nn
 
-from gml_core._internal.resources import count_flops, count_params
-from gml_prune.export import prune_model
-from gml_prune.flops import FlopsModel
-from gml_prune.graph import analyze
-from gml_prune.importance import channel_scores, search_uniform, top_masks
-from gml_prune.report import measure_latency
+from gml_core.api import atomic_write_text, count_flops, count_params
+from gml_prune.oneshot import prune
 
 
-def classifier(model: torch.nn.Module) -> torch.nn.Module:
-    return model.fc if hasattr(model, "fc") else model.classifier[-1]
+def classifier(model: nn.Module) -> nn.Module:
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
 
 
-def gml_prune(model: torch.nn.Module, shape: list[int], target: float, round_to: int) -> torch.nn.Module:
-    graph = analyze(model, shape)
-    flops = FlopsModel(graph, model)
-    counts = search_uniform(graph, lambda c: float(flops(c)), target * flops.full, 0.05, round_to)
-    scores = {g.index: channel_scores(model, g, "l1") for g in graph.prunable}
-    keep = {gi: torch.nonzero(m).flatten() for gi, m in top_masks(scores, counts).items()}
-    return prune_model(model, graph, keep)
-
-
-def tp_prune(model: torch.nn.Module, shape: list[int], target: float, round_to: int | None) -> tuple[torch.nn.Module, float]:
+def tp_prune(model: nn.Module, shape: list[int], target: float, round_to: int | None) -> tuple[nn.Module, float]:
+    """Torch-Pruning's MetaPruner (group L1) at the largest uniform ratio meeting the FLOPs target."""
     import torch_pruning as tp
 
     full = count_flops(model, shape)
+    heads = {m: m.num_heads for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
 
-    def pruned(ratio: float) -> torch.nn.Module:
+    def pruned(ratio: float) -> nn.Module:
         m = copy.deepcopy(model)
+        mapping = {sub: heads[orig] for sub, orig in zip(m.modules(), model.modules()) if orig in heads}
+        extra = {"num_heads": mapping} if mapping else {}
         pruner = tp.pruner.MetaPruner(m, torch.randn(*shape), importance=tp.importance.GroupMagnitudeImportance(p=1),
-                                      pruning_ratio=ratio, ignored_layers=[classifier(m)], round_to=round_to)
+                                      pruning_ratio=ratio, ignored_layers=[classifier(m)], round_to=round_to, **extra)
         pruner.step()
         return m
 
@@ -62,15 +61,37 @@ def tp_prune(model: torch.nn.Module, shape: list[int], target: float, round_to: 
             hi, best = mid, (m, mid)
         else:
             lo = mid
+    if best is None:
+        raise RuntimeError(f"no ratio up to {hi} reaches {target:.0%} FLOPs")
     return best
 
 
-def latencies(models: dict[str, torch.nn.Module], shape: list[int], rounds: int, repeats: int) -> dict[str, float]:
-    per = {k: [] for k in models}
-    for _ in range(rounds):
-        for name, m in models.items():
-            per[name].append(measure_latency(m, shape, repeats=repeats, budget_s=5.0))
+@torch.inference_mode()
+def latencies(models: dict[str, nn.Module], shape: list[int], rounds: int, repeats: int, warmup: int) -> dict:
+    """``{name: median over rounds of the per-round median ms}``, models interleaved (order rotated)."""
+    x = torch.randn(*shape)
+    names = list(models)
+    per: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            model = models[name]
+            for _ in range(warmup):
+                model(x)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - start)
+            per[name].append(1000 * statistics.median(times))
     return {k: statistics.median(v) for k, v in per.items()}
+
+
+def exports(model: nn.Module, shape: list[int]) -> bool:
+    try:
+        torch.export.export(model, (torch.randn(*shape),))
+        return True
+    except Exception:                                                # noqa: BLE001 - reported as "no"
+        return False
 
 
 def main() -> None:
@@ -78,50 +99,81 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["resnet18", "mobilenet_v2"])
     parser.add_argument("--target", type=float, default=0.5, help="FLOPs fraction to keep")
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--round-to", type=int, nargs="+", default=[1, 8, 16, 32])
+    parser.add_argument("--no-tp", action="store_true", help="skip Torch-Pruning even when installed")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--export-check", action="store_true", help="also check torch.export of every model")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    try:
+        import torch_pruning  # noqa: F401
+        have_tp = not args.no_tp
+    except ImportError:
+        have_tp = False
+        print("Torch-Pruning is not installed: its rows are skipped")
     shape = [1, 3, args.size, args.size]
     rows = []
     for name in args.models:
-        base = torchvision.models.get_model(name, num_classes=1000).eval()
-        models, seconds = {"unpruned": base}, {"unpruned": 0.0}
-        for round_to in (1, 16):
+        base = torchvision.models.get_model(name, weights=None, num_classes=1000).eval()
+        models, seconds, notes = {"original": base}, {"original": 0.0}, {}
+        for round_to in args.round_to:
             start = time.perf_counter()
-            key = f"gml-prune (L1, uniform, round_to {round_to})"
-            models[key] = gml_prune(base, shape, args.target, round_to).eval()
+            key = f"gml-prune L1 uniform, round_to {round_to}"
+            models[key] = prune(base, shape, args.target, round_to=round_to).eval()
             seconds[key] = time.perf_counter() - start
+        for round_to in ((None, 16) if have_tp else ()):
             start = time.perf_counter()
-            theirs, ratio = tp_prune(base, shape, args.target, None if round_to == 1 else round_to)
-            key = f"Torch-Pruning (L1, round_to {round_to}, ratio {ratio:.3f})"
+            try:
+                theirs, ratio = tp_prune(base, shape, args.target, round_to)
+            except Exception as exc:                                 # noqa: BLE001 - reported in the table
+                notes[f"Torch-Pruning round_to {round_to}"] = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
+                continue
+            key = f"Torch-Pruning L1, round_to {round_to}, ratio {ratio:.3f}"
             models[key] = theirs.eval()
             seconds[key] = time.perf_counter() - start
-        x = torch.randn(*shape)
-        with torch.no_grad():
+        with torch.inference_mode():
+            x = torch.randn(*shape)
             assert all(m(x).shape == base(x).shape for m in models.values())
-        lat = latencies(models, shape, args.rounds, args.repeats)
-        ref = {"params": count_params(base), "flops": count_flops(base, shape), "latency": lat["unpruned"]}
+        lat = {b: latencies(models, [b, *shape[1:]], args.rounds, args.repeats, args.warmup) for b in args.batches}
+        ref = {"params": count_params(base), "flops": count_flops(base, shape)}
         for method, m in models.items():
             row = {"model": name, "method": method, "params": count_params(m), "flops": count_flops(m, shape),
-                   "latency_ms": lat[method]}
-            row.update(params_ratio=row["params"] / ref["params"], flops_ratio=row["flops"] / ref["flops"],
-                       latency_ratio=row["latency_ms"] / ref["latency"])
-            row["goal_met"] = row["latency_ratio"] <= row["flops_ratio"] + 0.1
-            row["prune_s"] = seconds[method]
+                   "prune_s": seconds[method]}
+            row["flops_ratio"] = row["flops"] / ref["flops"]
+            for b in args.batches:
+                row[f"latency_b{b}_ms"] = lat[b][method]
+                row[f"latency_b{b}_ratio"] = lat[b][method] / lat[b]["original"]
+            if args.export_check:
+                row["torch_export"] = exports(m, shape)
             rows.append(row)
-    print("| model | method | params (M) | FLOPs (G) | FLOPs ratio | CPU latency b1 (ms) | latency ratio | "
-          "latency <= FLOPs ratio + 0.1 | prune time (s) |")
-    print("|---|---|---:|---:|---:|---:|---:|---|---:|")
+        for method, note in notes.items():
+            rows.append({"model": name, "method": method, "note": note})
+    lat_cols = " | ".join(f"b{b} ms | b{b} ratio" for b in args.batches)
+    exp = " torch.export |" if args.export_check else ""
+    print(f"| model | method | params (M) | FLOPs (G) | FLOPs ratio | {lat_cols} | prune s |{exp}")
+    print("|---|---|---:|---:|---:|" + "---:|---:|" * len(args.batches) + "---:|" + ("---|" if exp else ""))
     for r in rows:
+        if "note" in r:
+            print(f"| {r['model']} | {r['method']} | {r['note']} |")
+            continue
+        lats = " | ".join(f"{r[f'latency_b{b}_ms']:.2f} | {r[f'latency_b{b}_ratio']:.3f}" for b in args.batches)
         print(f"| {r['model']} | {r['method']} | {r['params'] / 1e6:.2f} | {r['flops'] / 1e9:.3f} | "
-              f"{r['flops_ratio']:.3f} | {r['latency_ms']:.2f} | {r['latency_ratio']:.3f} | "
-              f"{'yes' if r['goal_met'] else 'no'} | {r['prune_s']:.1f} |")
-    print(f"torch threads: {torch.get_num_threads()}, input {shape}, {args.rounds} rounds x {args.repeats} runs")
+              f"{r['flops_ratio']:.3f} | {lats} | {r['prune_s']:.1f} |"
+              + (f" {'yes' if r['torch_export'] else 'no'} |" if exp else ""))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), input {args.size}x{args.size}, "
+          f"batches {args.batches}, {args.rounds} interleaved rounds x ({args.warmup} warm-up + "
+          f"{args.repeats} timed) forward passes, median of round medians")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"rows": rows, "threads": torch.get_num_threads(), "shape": shape}, indent=2))
+        atomic_write_text(args.out, json.dumps({"rows": rows, "threads": torch.get_num_threads(), "shape": shape,
+                                              "batches": args.batches, "rounds": args.rounds,
+                                              "repeats": args.repeats}, indent=2))
 
 
 if __name__ == "__main__":

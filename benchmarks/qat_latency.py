@@ -1,20 +1,26 @@
-"""gml-qat: int8 vs fp32 CPU latency and size on disk, per quantized engine, in one run.
+"""gml-qat: int8 vs fp32 CPU latency, interleaved, per batch size and thread count, in two call orders.
 
-Models: the digits CNN (``gml.SmallCNN(width=16)``, 1x16x16, as configs/qat/iao_digits.toml;
-eager ``TorchDefaultQuantizer`` and ``FxQuantizer``), torchvision ``resnet18`` and
-``mobilenet_v2`` (3x224x224, ``FxQuantizer``: their residual additions need FX). Each model is
-prepared for QAT by gml's quantizers, calibrated on a few random batches and converted to int8;
-latency is measured on the frozen TorchScript artifacts that IAO exports (fp32 eager is shown
-too). Latency: median over interleaved rounds of the median of N forward passes, batch 1,
-``--threads`` intra-op threads (weights do not change the timing, so random weights are used).
+Models: torchvision ``resnet18`` and ``mobilenet_v2`` (3x224x224, ``FxQuantizer``: their residual
+additions need FX) and the digits CNN (``gml.SmallCNN(width=16)``, 1x16x16; eager
+``TorchDefaultQuantizer`` with its automatically derived ``fuse_config``). Each model is prepared
+by gml's quantizer, calibrated on a few random batches, converted to int8 and exported, fp32 and
+int8 alike, as frozen TorchScript (weights do not change the timing, so random weights are used).
 
-    python benchmarks/qat_latency.py --threads 1 --out work_dirs/bench_qat_latency.json
+Every setting (batch, threads) is timed by ``gml_qat.latency.interleaved_latency`` exactly as the
+IAO summary does: fresh copies of both TorchScript files, warm-up, then fp32 and int8 passes
+alternating; medians of ``--passes`` passes each, speed-up = median of back-to-back pass ratios.
+The settings run in one order and then in the reverse order, to show the figures do not depend on
+what ran before. ``--reuse`` also times one int8 copy that has run every earlier setting (what a
+long-lived process sees) against a fresh one. ``--sequential N`` also repeats, N times per setting,
+the method the IAO summary used before (50 fp32 passes, then 50 int8 passes, after 10 warm-up
+passes each) and records the speed-ups it gives.
+
+    python benchmarks/qat_latency.py --out work_dirs/bench/qat_latency.json
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -27,120 +33,133 @@ import torch
 
 from gml_core._internal.models.small_cnn import SmallCNN
 from gml_qat.export import to_torchscript, torchscript_bytes
+from gml_qat.latency import fresh_torchscript, interleaved_latency
 from gml_qat.quantizers.eager import TorchDefaultQuantizer
 from gml_qat.quantizers.fx import FxQuantizer
 
-BACKENDS = ("fbgemm", "x86", "onednn", "qnnpack")
-FUSE = {"backbone": [["conv1", "bn1", "relu"]],
-        **{f"backbone.layer{i}.0": [["conv", "bn", "relu"]] for i in range(1, 5)}}
 
-
-def models() -> dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...], list[str]]]:
+def models() -> dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...], str]]:
     import torchvision
 
     return {
-        "digits CNN": (lambda: SmallCNN(num_classes=10, in_channels=1, width=16), (1, 1, 16, 16), ["eager", "fx"]),
-        "resnet18": (lambda: torchvision.models.resnet18(), (1, 3, 224, 224), ["fx"]),
-        "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (1, 3, 224, 224), ["fx"]),
+        "resnet18": (lambda: torchvision.models.resnet18(), (3, 224, 224), "fx"),
+        "mobilenet_v2": (lambda: torchvision.models.mobilenet_v2(), (3, 224, 224), "fx"),
+        "digits CNN": (lambda: SmallCNN(num_classes=10, in_channels=1, width=16), (1, 16, 16), "eager"),
     }
 
 
-def quantizer(mode: str, backend: str) -> Any:
+def export_pair(make: Callable[[], torch.nn.Module], shape: tuple[int, ...], mode: str,
+                engine: str) -> tuple[bytes, bytes, dict[str, Any]]:
+    """Frozen TorchScript bytes of the fp32 model and of its int8 conversion."""
+    torch.manual_seed(0)
+    fp32 = make().eval()
+    example = torch.randn(1, *shape)
+    quantizer = TorchDefaultQuantizer(engine) if mode == "eager" else FxQuantizer(engine)
+    prepared = quantizer.prepare(fp32, (torch.randn(2, *shape),))
+    with torch.no_grad():
+        for _ in range(3):
+            prepared(torch.randn(4, *shape))
+    torch.backends.quantized.engine = engine
+    int8 = quantizer.convert(prepared)
+    info = {"quantizer": quantizer.describe()}
     if mode == "eager":
-        return TorchDefaultQuantizer(backend, "backbone.conv1", "backbone.layer4", FUSE)
-    return FxQuantizer(backend)
-
-
-def state_bytes(model: torch.nn.Module) -> int:
-    buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
-    return len(buffer.getvalue())
+        info["fusions"] = sum(len(v) for v in quantizer.fused.values())
+    return torchscript_bytes(to_torchscript(fp32, example)), torchscript_bytes(to_torchscript(int8, example)), info
 
 
 @torch.inference_mode()
-def median_ms(fn: Callable[[], Any], runs: int) -> float:
+def sequential_ms(model: Any, x: torch.Tensor, passes: int = 50, warmup: int = 10) -> float:
+    """The previous IAO method: warm-up, then the median of ``passes`` passes of this model alone."""
+    for _ in range(warmup):
+        model(x)
     times = []
-    for _ in range(runs):
+    for _ in range(passes):
         start = time.perf_counter()
-        fn()
+        model(x)
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3
 
 
-def bench_model(name: str, make: Callable[[], torch.nn.Module], shape: tuple[int, ...], modes: list[str],
-                runs: int, rounds: int, batch: int) -> list[dict[str, Any]]:
-    torch.manual_seed(0)
-    fp32 = make().eval()
-    x = torch.randn(batch, *shape[1:])
-    fp32_ts = to_torchscript(fp32, x)
-    variants: dict[str, tuple[Any, str | None]] = {"fp32 eager": (fp32, None), "fp32 TorchScript": (fp32_ts, None)}
-    sizes = {"fp32": (len(torchscript_bytes(fp32_ts)), state_bytes(fp32))}
-    for mode in modes:
-        for backend in BACKENDS:
-            if backend not in torch.backends.quantized.supported_engines:
-                continue
-            q = quantizer(mode, backend)
-            prepared = q.prepare(make(), (torch.randn(2, *shape[1:]),))
-            with torch.no_grad():
-                for _ in range(3):
-                    prepared(torch.randn(4, *shape[1:]))
-            int8 = q.convert(prepared)
-            torch.backends.quantized.engine = backend
-            ts = to_torchscript(int8, x)
-            key = f"int8 {mode} {backend}"
-            variants[key] = (ts, backend)
-            sizes[key] = (len(torchscript_bytes(ts)), state_bytes(int8))
-    for model, backend in variants.values():  # warm-up (TorchScript profiling runs, allocator)
-        if backend:
-            torch.backends.quantized.engine = backend
-        with torch.inference_mode():
-            for _ in range(5):
-                model(x)
-    samples: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(rounds):
-        for key, (model, backend) in variants.items():
-            if backend:
-                torch.backends.quantized.engine = backend
-            samples[key].append(median_ms(lambda: model(x), runs))
-    fp32_best = min(statistics.median(samples["fp32 eager"]), statistics.median(samples["fp32 TorchScript"]))
+def bench(name: str, fp32: bytes, int8: bytes, shape: tuple[int, ...], settings: list[tuple[int, int]],
+          passes: int, warmup: int, reuse: bool, sequential: int) -> list[dict[str, Any]]:
     rows = []
-    for key, values in samples.items():
-        ms = statistics.median(values)
-        size_key = key if key in sizes else "fp32"
-        ts_size, sd_size = sizes[size_key]
-        rows.append({"model": name, "variant": key, "ms": ms, "speedup_vs_best_fp32": fp32_best / ms,
-                     "torchscript_bytes": ts_size, "state_dict_bytes": sd_size})
+    orders = {"forward": settings, "reverse": settings[::-1]}
+    for order, sequence in orders.items():
+        long_lived = fresh_torchscript(int8)
+        for batch, threads in sequence:
+            torch.set_num_threads(threads)
+            x = torch.randn(batch, *shape)
+            lat = interleaved_latency(fresh_torchscript(fp32), fresh_torchscript(int8), x, passes, warmup)
+            row = {"model": name, "order": order, "batch": batch, "threads": threads, **lat.to_dict()}
+            if reuse:
+                stale = interleaved_latency(long_lived, fresh_torchscript(int8), x, passes, warmup)
+                row["reused_int8_ms"], row["reused_over_fresh"] = stale.baseline_ms, stale.speedup
+            if sequential and order == "forward":
+                row["sequential_speedups"] = [
+                    sequential_ms(fresh_torchscript(fp32), x) / sequential_ms(fresh_torchscript(int8), x)
+                    for _ in range(sequential)]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """One line per (model, batch, threads): both orders side by side and their difference."""
+    out = ["| model | batch | threads | fp32 ms | int8 ms | speed-up (forward order) | speed-up (reverse order) "
+           "| orders differ | stable |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    keyed = {(r["model"], r["batch"], r["threads"], r["order"]): r for r in rows}
+    for (model, batch, threads, order), r in keyed.items():
+        if order != "forward":
+            continue
+        rev = keyed[(model, batch, threads, "reverse")]
+        diff = abs(r["speedup"] - rev["speedup"]) / min(r["speedup"], rev["speedup"])
+        out.append(f"| {model} | {batch} | {threads} | {r['baseline_ms']:.2f} | {r['candidate_ms']:.2f} | "
+                   f"{r['speedup']:.2f}x ({r['paired_quartiles'][0]:.2f}-{r['paired_quartiles'][2]:.2f}) | "
+                   f"{rev['speedup']:.2f}x ({rev['paired_quartiles'][0]:.2f}-{rev['paired_quartiles'][2]:.2f}) | "
+                   f"{100 * diff:.1f}% | {'yes' if r['stable'] and rev['stable'] else 'no'} |")
+    extra = [r for r in rows if r.get("sequential_speedups") or "reused_over_fresh" in r]
+    if extra:
+        out += ["", "| model | batch | threads | order | previous sequential method, speed-ups | "
+                "int8 copy that ran earlier settings / fresh copy |", "|---|---:|---:|---|---|---:|"]
+        for r in extra:
+            seq = ", ".join(f"{v:.2f}x" for v in r.get("sequential_speedups", [])) or "-"
+            reused = f"{r['reused_over_fresh']:.2f}x" if "reused_over_fresh" in r else "-"
+            out.append(f"| {r['model']} | {r['batch']} | {r['threads']} | {r['order']} | {seq} | {reused} |")
+    return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=20, help="forward passes per round (median)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--models", nargs="*", default=None, help="subset of: digits CNN, resnet18, mobilenet_v2")
+    parser.add_argument("--models", nargs="*", default=["resnet18", "mobilenet_v2"],
+                        help="subset of: resnet18, mobilenet_v2, 'digits CNN'")
+    parser.add_argument("--engine", default="x86", help="torch.backends.quantized engine of the int8 models")
+    parser.add_argument("--batches", type=int, nargs="*", default=[1, 8])
+    parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--passes", type=int, default=50, help="timed passes per model and setting (median)")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--reuse", action="store_true", help="also time an int8 copy that ran earlier settings")
+    parser.add_argument("--sequential", type=int, default=0, metavar="N",
+                        help="also repeat the previous sequential method N times per setting")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    start = time.time()
-    rows = []
-    for name, (make, shape, modes) in models().items():
-        if args.models and name not in args.models:
-            continue
-        rows += bench_model(name, make, shape, modes, args.runs, args.rounds, args.batch)
-    meta = {"torch": torch.__version__, "threads": args.threads, "batch": args.batch, "runs": args.runs,
-            "rounds": args.rounds, "cpu": platform.processor() or platform.machine(),
-            "load_average": os.getloadavg(), "seconds": round(time.time() - start, 1)}
-    print("| model | variant | latency (ms) | speed-up vs best fp32 | TorchScript size | state dict size |")
-    print("|---|---|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['model']} | {r['variant']} | {r['ms']:.3f} | {r['speedup_vs_best_fp32']:.2f}x | "
-              f"{r['torchscript_bytes'] / 1024:.0f} KiB | {r['state_dict_bytes'] / 1024:.0f} KiB |")
+    settings = [(b, t) for b in args.batches for t in args.threads]
+    start, load_before = time.time(), os.getloadavg()
+    rows, infos = [], {}
+    for name in args.models:
+        make, shape, mode = models()[name]
+        fp32, int8, infos[name] = export_pair(make, shape, mode, args.engine)
+        rows += bench(name, fp32, int8, shape, settings, args.passes, args.warmup, args.reuse, args.sequential)
+    meta = {"torch": torch.__version__, "engine": args.engine, "passes": args.passes, "warmup": args.warmup,
+            "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "load_average_before": load_before, "load_average_after": os.getloadavg(), "models": infos,
+            "seconds": round(time.time() - start, 1)}
+    print(table(rows))
     print(json.dumps(meta))
     if args.out:
+        from gml_core.api import atomic_write_text
+
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        atomic_write_text(args.out, json.dumps({"meta": meta, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

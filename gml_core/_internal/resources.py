@@ -35,6 +35,8 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     was_training = model.training
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)     # the fused attention kernel is invisible to the counter
     model.eval()
     try:
         counter = FlopCounterMode(display=False)
@@ -42,6 +44,7 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
             model(torch.zeros(*input_shape, device=device, dtype=dtype))
     finally:
         model.train(was_training)
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return int(counter.get_total_flops())
 
 

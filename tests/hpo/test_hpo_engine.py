@@ -11,7 +11,7 @@ from gml_hpo.records import TrialState
 
 
 def cmd_task(kit, name, commands, searcher=None, scheduler=None, **top):
-    return kit.task(name, "{cmd}", {"cmd": {"type": "Categorical", "data": commands}}, searcher, scheduler, **top)
+    return kit.task(name, "bash -c {cmd}", {"cmd": {"type": "Categorical", "data": commands}}, searcher, scheduler, **top)
 
 
 def test_reports_from_stdout_and_report_file_rewards_last_or_best(kit):
@@ -36,7 +36,7 @@ def test_slots_are_refilled_at_once_without_a_batch_barrier(kit):
     data = cmd_task(kit, "async", ["sleep 1.2", "sleep 0.05", "sleep 0.06", "sleep 0.07"])
     kit.run(data)
     t = kit.trials("async")
-    assert all(x.state == TrialState.SUCCEEDED for x in t.values())
+    assert all(x.state == TrialState.NO_REWARD for x in t.values())  # exit 0, nothing reported
     # trials 3 and 4 ran while trial 1 was still running
     assert t["t0004"].finished_at < t["t0001"].finished_at
     assert t["t0003"].started_at - t["t0002"].finished_at < 0.5
@@ -54,7 +54,7 @@ def test_failed_trial_records_exit_code_and_log_tail_and_the_task_goes_on(kit):
 
 
 def test_max_tries_counts_every_trial_once(kit):
-    data = kit.task("tries", "echo 'GML_HPO_REPORT {{\"acc\": {x}}}'", {"x": {"type": "Real", "lower": 0, "upper": 1}},
+    data = kit.task("tries", "echo 'GML_HPO_REPORT {{\"acc\": '{x}'}}'", {"x": {"type": "Real", "lower": 0, "upper": 1}},
                     searcher={"type": "RandomSearcher", "seed": 3}, scheduler={"stop_criterion": {"max_tries": 5}})
     kit.run(data)
     t = kit.trials("tries")
@@ -132,7 +132,7 @@ def test_existing_task_is_refused_and_invalid_files_write_nothing(kit, capsys):
 
 
 def test_trial_environment_and_working_directory(kit):
-    data = kit.task("env", "echo \"$GML_HPO_TASK $GML_HPO_TRIAL_ID $GML_HPO_TRIAL_DIR $PWD {trial_id} {v}\"",
+    data = kit.task("env", "echo \"$GML_HPO_TASK $GML_HPO_TRIAL_ID $GML_HPO_TRIAL_DIR $PWD\" {trial_id} {v}",
                     {"v": {"type": "Categorical", "data": [1]}})
     kit.run(data)
     trial = kit.trials("env")["t0001"]

@@ -36,7 +36,7 @@ def wait_for(predicate, timeout=20.0):
 def test_resume_after_sigkill_loses_and_duplicates_nothing(kit):
     # 8 trials of 0.6-1.2 s, two at a time; the scheduler is SIGKILLed twice mid-task.
     commands = [report_cmd([0.1 * i, 0.1 * i + 0.05], sleep=0.3 + 0.05 * i) for i in range(8)]
-    data = kit.task("crash", "{cmd}", {"cmd": {"type": "Categorical", "data": commands}})
+    data = kit.task("crash", "bash -c {cmd}", {"cmd": {"type": "Categorical", "data": commands}})
     task_file = kit.write(data)
     db = kit.root / "work_dirs" / "hpo" / "crash" / "task.db"
     for kill_after in (1.0, 1.3):
@@ -69,7 +69,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(kit):
 
 def test_ctl_list_show_export_report(kit):
     commands = [report_cmd([0.2, 0.5]), report_cmd([0.3, 0.9]), "exit 4"]
-    kit.run(kit.task("shown", "{cmd}", {"cmd": {"type": "Categorical", "data": commands}}))
+    kit.run(kit.task("shown", "bash -c {cmd}", {"cmd": {"type": "Categorical", "data": commands}}))
     root = kit.root
     listed = ctl("list", cwd=root)
     assert listed.returncode == 0 and "shown" in listed.stdout and "DONE" in listed.stdout
@@ -77,7 +77,7 @@ def test_ctl_list_show_export_report(kit):
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     rows = [ln for ln in lines if "t000" in ln and ("SUCCEEDED" in ln or "FAILED" in ln)]
-    assert [r.split()[1] for r in rows][:3] == ["t0002", "t0001", "t0003"]  # sorted by reward
+    assert [r.split()[0] for r in rows][:3] == ["t0002", "t0001", "t0003"]  # sorted by reward
     assert "exit code 4" in shown.stdout and "tracking:" in shown.stdout
     exported = ctl("export", "-t", "shown", "--format", "csv", cwd=root)
     table = list(csv.DictReader(io.StringIO(exported.stdout)))
@@ -112,7 +112,7 @@ def test_ctl_stop_cancels_running_trials_and_resume_continues(kit):
     resumed = ctl("resume", "-t", "stoppable", "-q", cwd=kit.root)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     t = kit.trials("stoppable")
-    assert len(t) == 4 and t["t0003"].state == t["t0004"].state == TrialState.SUCCEEDED
+    assert len(t) == 4 and t["t0003"].state == t["t0004"].state == TrialState.NO_REWARD
 
 
 def test_gml_search_subcommands(kit):

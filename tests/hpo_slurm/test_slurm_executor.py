@@ -236,9 +236,10 @@ def test_cancel_running_is_graceful_pending_is_cancelled(tmp_path):
     ex.cancel(make_handle(run1, tmp_path))
     ex.cancel(make_handle(pend, tmp_path))
     ex.cancel(make_handle(run1, tmp_path), graceful=False)
-    assert [c[1:] for c in runner.of("scancel")] == [["--signal=TERM", "--full", run1], [pend], [run1]]
+    assert [c[1:] for c in runner.of("scancel")] == [["--signal=TERM", "--full", run1], [pend],
+                                                     ["--signal=KILL", "--full", run1], [run1]]
     ex.cancel(make_handle("424242", tmp_path))  # already gone: graceful cancel does nothing
-    assert len(runner.of("scancel")) == 3
+    assert len(runner.of("scancel")) == 4
 
 
 def test_reattach_and_recover(tmp_path):

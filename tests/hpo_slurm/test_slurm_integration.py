@@ -263,8 +263,9 @@ def test_job_cancelled_outside_gml_is_recorded_with_slurms_reason(tmp_path):
 
 def test_distributed_trial_with_srun_counts_as_one_trial(tmp_path):
     """A template that starts two tasks with ``srun`` is one trial (one job, one sentinel)."""
-    template = ("srun -n 2 bash -c 'if [ $SLURM_PROCID = 0 ]; then python3 " + str(TOY) + " {x} --steps 2; "
-                "else echo $SLURM_NTASKS > {trial_dir}/rank_$SLURM_PROCID; fi'")
+    # values go to the inner shell as arguments ("$1", "$2"): gml shell-quotes each value
+    template = ("srun -n 2 bash -c 'if [ $SLURM_PROCID = 0 ]; then python3 " + str(TOY) + " \"$1\" --steps 2; "
+                "else echo $SLURM_NTASKS > \"$2\"/rank_$SLURM_PROCID; fi' _ {x} {trial_dir}")
     task_file = write_task(tmp_path, "dist", template, {"x": {"type": "Categorical", "data": [0.5]}},
                            {"parallel_size": 1, "slurm": {"ntasks": 2}},
                            {"type": "GridSearcher", "reward_attribute": "acc"})

@@ -145,3 +145,42 @@ def test_meal_losses_split_gradients_between_players():
     d_s = meal.discriminator(s)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(d_s, torch.ones_like(d_s))
     assert out["loss_meal_gen"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_ab_equals_the_authors_masked_form_with_their_layer_weights():
+    # Heo et al.'s release writes the hinge with masks: (s + m)^2 where s > -m and t <= 0,
+    # (s - m)^2 where s <= m and t > 0; summed, / batch, * 3 / 1000 * 2^(i - n + 1) per layer
+    g = torch.Generator().manual_seed(3)
+    feats = [(torch.randn(4, 3, 5, 5, generator=g) * 2, torch.randn(4, 3, 5, 5, generator=g)) for _ in range(3)]
+    m, n = 1.0, len(feats)
+    ref, ours = 0.0, 0.0
+    for i, (s, t) in enumerate(feats):
+        masked = ((s + m) ** 2 * ((s > -m) & (t <= 0)).float() + (s - m) ** 2 * ((s <= m) & (t > 0)).float())
+        w = 3 / 1000 * 2 ** (i - n + 1)
+        ref += w * float(masked.sum()) / s.shape[0]
+        ours += float(ABLoss(margin=m, loss_weight=w)(s, t))
+    assert ours == pytest.approx(ref, rel=1e-6)
+
+
+def test_attention_transfer_equals_the_release_formula_across_channel_counts():
+    # the authors' release: at(x) = normalize(x.pow(2).mean(1).view(n, -1)); loss = beta/2 * mean((at_s - at_t)^2)
+    g = torch.Generator().manual_seed(4)
+    s, t = torch.randn(3, 4, 6, 6, generator=g), torch.randn(3, 16, 6, 6, generator=g)
+
+    def at(x):
+        a = x.pow(2).mean(1).view(x.shape[0], -1)
+        return a / a.norm(dim=1, keepdim=True)
+
+    beta = 1000 * 36 / 1024
+    assert ATLoss(loss_weight=beta)(s, t).item() == pytest.approx(beta / 2 * float((at(s) - at(t)).pow(2).mean()),
+                                                                rel=1e-6)
+
+
+def test_factor_transfer_gradient_is_scale_free():
+    # the factors are L2-normalised: scaling either factor changes neither the loss nor its direction
+    g = torch.Generator().manual_seed(5)
+    s, t = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
+    assert FTLoss()(3.0 * s, 0.5 * t).item() == pytest.approx(FTLoss()(s, t).item(), rel=1e-6)
+    f_s = s / s.norm(dim=1, keepdim=True)
+    f_t = t / t.norm(dim=1, keepdim=True)
+    assert FTLoss()(s, t).item() == pytest.approx(float((f_s - f_t).abs().sum(1).mean()), rel=1e-6)

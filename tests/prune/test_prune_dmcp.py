@@ -39,6 +39,13 @@ def test_width_plans():
     assert (p.min_ch, p.step, p.steps) == (1, 1, 7)
     p = width_plan(100, 0.8, 0.2, 0.2)        # max width below 1: the top 20 channels are never used
     assert (p.max_ch, p.min_ch, p.step, p.steps) == (80, 20, 20, 3)
+    # width.min is a lower bound met within one chunk, whatever the group size (16 channels: 2, not 7)
+    for size in (16, 24, 32, 48, 64, 96, 128, 256, 512):
+        p = width_plan(size, 1.0, 0.1, 0.1)
+        lowest = -(-size // 10)
+        assert lowest <= p.min_ch < lowest + p.step and p.candidates()[-1] == size, (size, p)
+        assert p.steps >= 9 and p.step == max(1, (size - lowest) // 9)
+    assert width_plan(16, 1.0, 0.1, 0.1).min_ch == 2 and width_plan(32, 1.0, 0.1, 0.1).min_ch == 5
 
 
 def test_marginals_expected_channels_and_flops_by_hand():

@@ -77,7 +77,7 @@ def test_fx_qat_from_scratch_then_resume(tmp_path):
                             "algorithm.freeze_bn_after=1", "algorithm.freeze_observer_after=1", resume=True)
     assert algorithm.bn_frozen and algorithm.observers_frozen
     report = json.loads((tmp_path / "qat_report.json").read_text())
-    assert report["int8"]["top1"] > 80.0 and first["latency"]["runs"] == 5
+    assert report["int8"]["top1"] > 80.0 and first["latency"]["passes"] == 5
     int8 = load_int8(tmp_path / "model_int8.pth")
     x = torch.randn(5, 1, 16, 16)
     fresh = algorithm.quantizer.convert(algorithm.model)
@@ -212,7 +212,10 @@ def test_models_without_torchscript_still_get_a_report(tmp_path):
     assert module is None and why
     report = {"fp32": {"top1": 90.0, "weights": "init_from", "torchscript_bytes": None, "state_dict_bytes": 4000},
               "int8": {"top1": 89.5, "torchscript_bytes": None, "state_dict_bytes": 1000, "torchscript_error": why},
-              "latency": {"batch_size": 1, "threads": 1, "fp32_ms": 2.0, "int8_ms": 1.0}, "files": {}}
+              "latency": {"batch_size": 1, "threads": 1, "fp32_ms": 2.0, "int8_ms": 1.0, "speedup": 2.0,
+                          "paired_quartiles": [1.9, 2.0, 2.1], "stable": True}, "files": {}}
     rows = summary_rows(FxQuantizer("x86"), report)
+    assert rows["fp32 / int8 CPU latency (batch 1, 1 thread, interleaved)"] == \
+        "2.000 / 1.000 ms (2.00x; paired 1.90-2.10x)"
     assert rows["fp32 / int8 size (state dict)"].endswith("(4.0x)")
     assert rows["int8 TorchScript"].startswith("not exported (")

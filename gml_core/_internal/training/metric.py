@@ -49,3 +49,21 @@ def evaluate_model(model: torch.nn.Module, loader: Any, num_classes: int) -> dic
     finally:
         model.train(was_training)
     return {f"accuracy/top{k}": 100.0 * c / max(total, 1) for k, c in zip(topk, correct)}
+
+
+@torch.no_grad()
+def evaluate_with_metric(model: torch.nn.Module, loader: Any, metric: BaseMetric) -> dict[str, float]:
+    """An mmengine metric of a plain model over a loader of ``(inputs, targets)``: the metric
+    receives each batch and ``model(inputs)``; keys carry the metric's prefix."""
+    was_training = model.training
+    model.eval()
+    metric.results.clear()
+    try:
+        for batch in loader:
+            metric.process(batch, model(batch[0]))
+    finally:
+        model.train(was_training)
+    values = metric.compute_metrics(metric.results)
+    metric.results.clear()
+    prefix = f"{metric.prefix}/" if metric.prefix else ""
+    return {f"{prefix}{k}": float(v) for k, v in values.items()}

@@ -23,9 +23,19 @@ class RunInfo:
     max_iters: int = 0
     iters_per_epoch: int = 0
     runner: Any = None
+    #: a factory of the data's own mmengine metric (e.g. detection mAP); None: top-k accuracy
+    metric: Any = None
+
+    def make_metric(self) -> Any:
+        """A fresh validation metric: the data's own, or top-k accuracy."""
+        from .metric import TopKAccuracy
+
+        return self.metric() if self.metric is not None else TopKAccuracy(self.data.num_classes)
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Top-k accuracy of ``model`` on the validation set."""
-        from .metric import evaluate_model
+        """The validation metric of ``model`` (top-k accuracy unless the data brings its own)."""
+        from .metric import evaluate_model, evaluate_with_metric
 
+        if self.metric is not None:
+            return evaluate_with_metric(model, self.val_loader, self.make_metric())
         return evaluate_model(model, self.val_loader, self.data.num_classes)

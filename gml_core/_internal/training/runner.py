@@ -153,14 +153,14 @@ def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
     from mmengine.runner import set_random_seed
 
     from .checkpoints import GmlCheckpointHook
-    from .metric import TopKAccuracy
-
     rt, train = config.runtime, config.train
     set_random_seed(rt.seed, deterministic=rt.deterministic)
     bundle, algorithm = build_parts(config, work_dir)
     train_loader = _loader(bundle.train, train.batch_size, True, train.num_workers)
     val_loader = _loader(bundle.val, train.val_batch_size, False, train.num_workers)
-    run_info = RunInfo(work_dir, None, None, bundle.info, config)
+    run_info = RunInfo(work_dir, None, None, bundle.info, config,
+                       metric=(lambda: bundle.metric(algorithm)) if bundle.metric is not None else None)
+    metric = run_info.make_metric()
     hook = GmlHook(run_info, get_host(), progress=rt.progress and _is_tty(), console=rt.console)
     distributed = rt.launcher != "none"
     resume_from = _resume_from(work_dir, rt.trust_checkpoint) if rt.resume else None
@@ -170,7 +170,7 @@ def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
         work_dir=str(work_dir),
         train_dataloader=train_loader,
         val_dataloader=val_loader,
-        val_evaluator=Evaluator([TopKAccuracy(bundle.info.num_classes)]),
+        val_evaluator=Evaluator([metric]),
         train_cfg=dict(by_epoch=True, max_epochs=train.epochs, val_interval=train.val_interval),
         val_cfg=dict(),
         optim_wrapper=algorithm.build_optim_wrapper(train),
@@ -182,7 +182,8 @@ def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
             checkpoint=None,  # replaced by GmlCheckpointHook (crash-safe)
             sampler_seed=dict(type="DistSamplerSeedHook"),
         ),
-        custom_hooks=[hook, GmlCheckpointHook(rt.checkpoint_interval, rt.max_keep_ckpts, rt.save_best)],
+        custom_hooks=[hook, GmlCheckpointHook(rt.checkpoint_interval, rt.max_keep_ckpts, rt.save_best,
+                                                bundle.best_indicator)],
         launcher=rt.launcher,
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend="gloo")),
         randomness=dict(seed=rt.seed, deterministic=rt.deterministic),

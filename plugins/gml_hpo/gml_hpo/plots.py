@@ -10,7 +10,7 @@ from .store import TaskStore
 from .tasks import flatten_params, reward_settings
 
 _COLORS = {"SUCCEEDED": "tab:blue", "EARLY_STOPPED": "tab:orange", "TIMEOUT": "tab:purple",
-           "FAILED": "tab:red", "CANCELLED": "tab:gray"}
+           "FAILED": "tab:red", "NO_REWARD": "tab:brown", "CANCELLED": "tab:gray"}
 
 
 def _plt():

@@ -18,7 +18,8 @@ class TrialState(str, enum.Enum):
 
     PENDING = "PENDING"            # row written, not yet handed to the executor
     RUNNING = "RUNNING"            # submitted; the executor holds a handle
-    SUCCEEDED = "SUCCEEDED"        # exit code 0
+    SUCCEEDED = "SUCCEEDED"        # exit code 0 with a numeric reward
+    NO_REWARD = "NO_REWARD"        # exit code 0 but no numeric reward_attribute was reported
     FAILED = "FAILED"              # non-zero exit code, or the executor lost / failed the job
     EARLY_STOPPED = "EARLY_STOPPED"  # stopped by an assessor, keeps its last values
     TIMEOUT = "TIMEOUT"            # over time_limits_per_job (or the cluster's time limit)

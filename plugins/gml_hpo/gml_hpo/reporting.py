@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -63,23 +64,52 @@ def report(step: int | None = None, **scalars: Any) -> bool:
     return True
 
 
-def parse_record(text: str) -> dict[str, Any] | None:
-    """A record from one JSON line, or None when the line is not a valid record."""
+def parse_record(text: str, rejected: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """A record from one JSON line, or None when the line is not a valid record.
+
+    Values that are not numbers are left out; with ``rejected`` each such key is noted
+    there with the value as written (the first one seen), for a clear end reason."""
     try:
         obj = json.loads(text)
     except ValueError:
-        return None
+        obj = None
     if not isinstance(obj, dict):
+        if rejected is not None:
+            rejected.setdefault("(report line)", text.strip()[:40] + " is not a JSON object")
         return None
     step = obj.get("step")
     if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
         return None
-    values = {k: float(v) for k, v in obj.items()
-              if k not in ("step", "time") and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    values = {k: v for k, v in values.items() if not math.isnan(v)}
+    values = {}
+    for k, v in obj.items():
+        if k in ("step", "time"):
+            continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v):
+            values[k] = float(v)
+        elif rejected is not None:
+            rejected.setdefault(str(k), json.dumps(v)[:40])
     if not values:
         return None
     return {"step": step, "values": values}
+
+
+def pattern_record(line: str, pattern: re.Pattern, name: str,
+                   rejected: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """A record ``{name: value}`` from a log line matching ``pattern`` (its one group is
+    the value), or None; a match that is not a number is noted in ``rejected``."""
+    m = pattern.search(line)
+    if m is None:
+        return None
+    text = m.group(1)
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if math.isnan(value):
+        if rejected is not None:
+            rejected.setdefault(name, repr(text)[:40])
+        return None
+    return {"step": None, "values": {name: value}}
 
 
 class LineTail:
@@ -114,13 +144,18 @@ class LineTail:
 
 
 class MetricsReader:
-    """Collects records of one trial from ``metrics.jsonl`` and prefixed lines of its log."""
+    """Collects records of one trial from ``metrics.jsonl`` and prefixed lines of its log;
+    with ``pattern`` (a regex with one group) also each log line it matches, as one value
+    of ``pattern_name``. ``rejected`` notes reported values that were not numbers."""
 
     def __init__(self, trial_dir: Path, log_path: Path, metrics_offset: int = 0, log_offset: int = 0,
-                 last_step: int | None = None):
+                 last_step: int | None = None, pattern: re.Pattern | None = None, pattern_name: str = ""):
         self.metrics = LineTail(trial_dir / METRICS_FILE, metrics_offset)
         self.log = LineTail(log_path, log_offset)
         self.last_step = last_step
+        self.pattern = pattern
+        self.pattern_name = pattern_name
+        self.rejected: dict[str, str] = {}
 
     def close(self) -> None:
         self.metrics.close()
@@ -132,11 +167,14 @@ class MetricsReader:
 
     def read(self) -> list[tuple[int, dict[str, float]]]:
         """New ``(step, values)`` records, in the order they were written per source."""
-        texts = list(self.metrics.read_lines())
-        texts += [line[len(STDOUT_PREFIX):] for line in self.log.read_lines() if line.startswith(STDOUT_PREFIX)]
+        recs = [parse_record(text, self.rejected) for text in self.metrics.read_lines()]
+        for line in self.log.read_lines():
+            if line.startswith(STDOUT_PREFIX):
+                recs.append(parse_record(line[len(STDOUT_PREFIX):], self.rejected))
+            elif self.pattern is not None:
+                recs.append(pattern_record(line, self.pattern, self.pattern_name, self.rejected))
         out: list[tuple[int, dict[str, float]]] = []
-        for text in texts:
-            rec = parse_record(text)
+        for rec in recs:
             if rec is None:
                 continue
             step = rec["step"]

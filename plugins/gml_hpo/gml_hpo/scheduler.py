@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,6 +32,7 @@ from .taskfile import TaskConfig
 STOP_FILE = "stop.request"
 LOCK_FILE = "scheduler.lock"
 MAX_SUBMIT_FAILURES = 3
+HEARTBEAT_S = 0.5  # how often a run records its active time (a crash loses at most this)
 _BIN_DIR = os.path.dirname(sys.executable)
 
 
@@ -80,10 +82,10 @@ class TaskLock:
 
 
 class RunningTrial:
-    def __init__(self, record: StoredTrial):
+    def __init__(self, record: StoredTrial, pattern: re.Pattern | None = None, reward_attribute: str = ""):
         self.record = record
         self.reader = MetricsReader(record.trial_dir, record.log_path, record.metrics_offset, record.log_offset,
-                                    record.last_step)
+                                    record.last_step, pattern=pattern, pattern_name=reward_attribute)
         self.history: list[float] = []
         self.run_since: float | None = record.started_at
 
@@ -115,6 +117,7 @@ class Scheduler:
         self._tracker_failed = False
         s = cfg.searcher
         self.reward_attribute = s.reward_attribute
+        self.reward_pattern = re.compile(s.reward_pattern) if s.reward_pattern else None
         self.maximize = s.optimize_mode == "maximize"
         self.searcher = cfg.searcher_component.cls(cfg.space, cfg.searcher_component.options,
                                                    optimize_mode=s.optimize_mode, seed=s.seed)
@@ -140,6 +143,33 @@ class Scheduler:
     def elapsed(self) -> float:
         return self._base_elapsed + (time.monotonic() - self._t0)
 
+    def _open_session(self) -> None:
+        """Start this run's entry in ``meta.sessions`` ([start, last seen] wall times per
+        scheduler run). A run that died (SIGKILL) is closed at its last heartbeat or last
+        event, whichever is later, so a crash loses at most one tick of active time."""
+        sessions = self.store.meta("sessions")
+        if sessions is None:  # a store from before sessions were recorded
+            before = float(self.store.meta("elapsed_s", 0.0))
+            sessions = [[0.0, before]] if before > 0 else []
+        if sessions and sessions[-1][0] > 0:
+            last_event = self.store.conn.execute("SELECT MAX(time) AS t FROM events WHERE time >= ?",
+                                                 (sessions[-1][0],)).fetchone()["t"]
+            sessions[-1][1] = max(sessions[-1][1], last_event or 0.0)
+        self._sessions = sessions
+        self._base_elapsed = sum(max(0.0, end - start) for start, end in sessions)
+        self._t0 = time.monotonic()
+        self._session_start = time.time()
+        self._heartbeat()
+
+    def _heartbeat(self, **meta: Any) -> None:
+        """Record this run's active time so far (and any other ``meta``)."""
+        start = self._session_start
+        self.store.set_meta(sessions=[*self._sessions, [start, start + time.monotonic() - self._t0]],
+                            elapsed_s=self.elapsed(), **meta)
+
+    def _running_trial(self, record: StoredTrial) -> RunningTrial:
+        return RunningTrial(record, self.reward_pattern, self.reward_attribute)
+
     def better(self, a: float, b: float) -> bool:
         return a > b if self.maximize else a < b
 
@@ -162,7 +192,7 @@ class Scheduler:
             env["PATH"] = os.pathsep.join([_BIN_DIR, path]) if path else _BIN_DIR
         return TrialLaunch(trial_id=rec.trial_id, command=rec.command, trial_dir=rec.trial_dir, env=env,
                            time_limit_s=self.cfg.time_limits_per_job_s, cwd=self.cfg.cwd,
-                           capture_log=self.cfg.generate_log)
+                           capture_log=self.cfg.generate_log, grace_s=self.cfg.grace_period_s)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -177,8 +207,7 @@ class Scheduler:
         if not lock.acquire():
             raise GmlUserError(f"task '{self.cfg.name}' is already being run by another scheduler "
                                f"(pid {TaskLock.held(self.task_dir)})")
-        self._t0 = time.monotonic()
-        self._base_elapsed = float(self.store.meta("elapsed_s", 0.0))
+        self._open_session()
         old_handlers = self._install_signals()
         try:
             self.store.set_meta(state="RUNNING", scheduler_pid=os.getpid(), end_reason="")
@@ -198,17 +227,17 @@ class Scheduler:
                 self.on_tick()
                 if not self.running and (self.stopping or not self._can_launch()):
                     break
-                if time.monotonic() - last_save > 2.0:
-                    self.store.set_meta(elapsed_s=self.elapsed())
+                if time.monotonic() - last_save > HEARTBEAT_S:
+                    self._heartbeat()
                     last_save = time.monotonic()
                 self.executor.wait(self.cfg.scheduler.poll_interval)
             reason = self.stopping or ("search space exhausted" if self.exhausted else "max_tries reached")
-            self.store.set_meta(state=self.end_state, end_reason=reason, elapsed_s=self.elapsed())
+            self._heartbeat(state=self.end_state, end_reason=reason)
             self._emit("end", None, f"{self.end_state}: {reason}")
             (self.task_dir / STOP_FILE).unlink(missing_ok=True)
             return self.end_state
         except KeyboardInterrupt:
-            self.store.set_meta(elapsed_s=self.elapsed(), end_reason="scheduler interrupted; trials keep running")
+            self._heartbeat(end_reason="scheduler interrupted; trials keep running")
             self._emit("interrupted", None, "scheduler interrupted; running trials are re-attached on resume")
             return "INTERRUPTED"
         finally:
@@ -249,7 +278,8 @@ class Scheduler:
         for t in self.store.trials():
             values = [v for _, v in self.store.history(t.trial_id, self.reward_attribute)]
             if t.state.finished:
-                finished.append((t.params, None if t.state == TrialState.FAILED else t.reward))
+                finished.append((t.params, None if t.state in (TrialState.FAILED, TrialState.NO_REWARD)
+                                 else t.reward))
                 if self.assessor:
                     self.assessor.trial_end(t.trial_id, values, t.state == TrialState.SUCCEEDED)
                 if t.state == TrialState.SUCCEEDED and t.reward is not None:
@@ -285,7 +315,7 @@ class Scheduler:
             self._submit(resubmit)
 
     def _adopt(self, t: StoredTrial, kind: str, message: str) -> RunningTrial:
-        rt = RunningTrial(t)
+        rt = self._running_trial(t)
         rt.history = [v for _, v in self.store.history(t.trial_id, self.reward_attribute)]
         self.running[t.trial_id] = rt
         self._emit(kind, t.trial_id, message)
@@ -353,7 +383,7 @@ class Scheduler:
             self.store.update_trial(rec.trial_id, state=TrialState.RUNNING, handle=handle, started_at=now,
                                     event=("started", f"attempt {rec.attempt}: {handle}"))
             rec = self.store.trial(rec.trial_id)
-            rt = RunningTrial(rec)
+            rt = self._running_trial(rec)
             rt.run_since = None
             self.running[rec.trial_id] = rt
             self.on_event("started", rec.trial_id, rec.command)
@@ -408,13 +438,15 @@ class Scheduler:
         elif status.state == JobState.FINISHED:
             state = TrialState.SUCCEEDED if code == 0 else TrialState.FAILED
             reason = "" if code == 0 else f"exit code {code}"
+            if state == TrialState.SUCCEEDED and self.reward_of(rt.history) is None:
+                state, reason = TrialState.NO_REWARD, self._no_reward_reason(rt)
         elif status.state == JobState.LOST:
             state, reason = TrialState.FAILED, f"lost: {status.reason}"
         else:
             state = {JobState.FAILED: TrialState.FAILED, JobState.CANCELLED: TrialState.CANCELLED,
                      JobState.TIMEOUT: TrialState.TIMEOUT}.get(status.state, TrialState.FAILED)
             reason = f"{status.state.value.lower()}: {status.reason}".rstrip(": ")
-        if state == TrialState.FAILED:
+        if state in (TrialState.FAILED, TrialState.NO_REWARD):
             log_tail = tail(rec.log_path, 20)
             if log_tail:
                 reason = f"{reason}\n{log_tail}"
@@ -437,6 +469,18 @@ class Scheduler:
             target = self.cfg.max_reward
             if target is not None and not self.stopping and (reward >= target if self.maximize else reward <= target):
                 self._request_task_stop(f"max_reward {target} reached by {rec.trial_id}", "DONE")
+
+    def _no_reward_reason(self, rt: RunningTrial) -> str:
+        attr, bad = self.reward_attribute, rt.reader.rejected
+        if attr in bad:
+            return f"exit code 0, but '{attr}' was reported as {bad[attr]}, not a number"
+        how = f"no log line matched reward_pattern {self.reward_pattern.pattern!r}" if self.reward_pattern else (
+            f"'{attr}' was never reported")
+        seen = sorted(rt.record.last_metrics)
+        extra = f" (reported: {', '.join(seen)})" if seen else ""
+        if "(report line)" in bad:
+            extra += f"; bad report line: {bad['(report line)']}"
+        return f"exit code 0, but {how}{extra}"
 
     def _request_stop(self, rt: RunningTrial, intent: TrialState, reason: str) -> None:
         rec = rt.record

@@ -19,7 +19,8 @@ import attrs
 
 from gml_core.api import ConfigError, GmlUserError, did_you_mean, one_of
 
-from .space import BUILTIN_PLACEHOLDERS, SearchSpace, parse_dim, render, template_fields
+from .command import CommandTemplate, TemplateQuoteError, render_command
+from .space import BUILTIN_PLACEHOLDERS, SearchSpace, parse_dim, template_fields
 
 DEFAULT_WORK_DIR = "work_dirs/hpo"
 TOP_LEVEL = ("task", "searcher", "scheduler", "tracking", "generate_log")
@@ -69,6 +70,7 @@ class SearcherSection:
     optimize_mode: Literal["maximize", "minimize"] = "maximize"
     reward_at: Literal["last", "best"] = "last"
     seed: Optional[int] = None
+    reward_pattern: Optional[str] = None  # regex with one group, read from each line of the trial's log
 
 
 @attrs.frozen(kw_only=True)
@@ -123,7 +125,9 @@ class TaskConfig:
     source: str
 
     def render(self, params: dict[str, Any], trial_id: str, trial_dir: Path) -> str:
-        return render(self.template, {**self.space.flatten(params), "trial_id": trial_id, "trial_dir": str(trial_dir)})
+        """The trial's command; every value is shell-quoted (see ``gml_hpo.command``)."""
+        return render_command(self.template, {**self.space.flatten(params), "trial_id": trial_id,
+                                              "trial_dir": str(trial_dir)})
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -247,6 +251,10 @@ def _check_template(template: str, search_args: dict[str, Any], problems: list[t
     except ValueError as exc:
         problems.append(("task.template", f"invalid template ({exc}); write {{{{ and }}}} for literal braces"))
         return
+    try:
+        CommandTemplate.parse(template)
+    except TemplateQuoteError as exc:
+        problems.append(("task.template", str(exc)))
     provided: dict[str, str] = {}
     for arg, spec in search_args.items():
         for ph in _arg_placeholders(str(arg), spec):
@@ -266,6 +274,19 @@ def _check_template(template: str, search_args: dict[str, Any], problems: list[t
         if ph not in fields:
             where = f"task.search_args.{arg}" + (f" (key '{ph}')" if ph != arg else "")
             problems.append((where, f"'{ph}' is not used by task.template (add {{{ph}}} or remove it)"))
+
+
+def _check_reward_pattern(pattern: str, generate_log: Any, problems: list[tuple[str, str]]) -> None:
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as exc:
+        problems.append(("searcher.reward_pattern", f"invalid regular expression: {exc}"))
+        return
+    if groups != 1:
+        problems.append(("searcher.reward_pattern", f"needs exactly one group (the number), e.g. "
+                                                    f"'acc: ([0-9.eE+-]+)'; it has {groups}"))
+    if generate_log is False:
+        problems.append(("searcher.reward_pattern", "needs the trial's full log: remove generate_log: false"))
 
 
 def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
@@ -317,6 +338,8 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
     else:
         searcher = _structure({k: v for k, v in raw_searcher.items() if k in s_common}, SearcherSection,
                               "searcher", problems)
+    if searcher is not None and searcher.reward_pattern is not None:
+        _check_reward_pattern(searcher.reward_pattern, raw.get("generate_log", True), problems)
     searcher_comp = (_component("searcher", raw_searcher, "searcher", s_common, "GridSearcher", problems)
                      if isinstance(raw_searcher, dict) else None)
     if searcher_comp is not None and space is not None and hasattr(searcher_comp.cls, "check_space"):
@@ -379,7 +402,7 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
     if space is not None:
         sample = space.sample(random.Random(0))
         try:
-            render(task.template, {**space.flatten(sample), "trial_id": "t0001", "trial_dir": "/tmp"})
+            render_command(task.template, {**space.flatten(sample), "trial_id": "t0001", "trial_dir": "/tmp"})
         except (ValueError, KeyError, IndexError) as exc:
             raise ConfigError([("task.template", f"cannot be rendered: {exc}")], name_of_source) from None
     return TaskConfig(

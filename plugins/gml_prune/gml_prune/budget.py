@@ -6,6 +6,10 @@ from typing import Any
 
 from gml_core.api import ConfigError
 
+#: default channel multiple: CPU conv / GEMM kernels turn FLOPs into latency best on multiples
+#: of 16 channels (measured with benchmarks/prune_torchvision.py; see docs/benchmarks.md)
+DEFAULT_ROUND_TO = 16
+
 _HELP = "use a fraction of the full model's FLOPs (0 < x <= 1, or \"50%\") or an absolute count like \"300M\""
 
 

@@ -8,7 +8,7 @@ import attrs
 
 from gml_core.api import AlgorithmConfig, ConfigError
 
-from .budget import check_target
+from .budget import DEFAULT_ROUND_TO, check_target
 
 SampleType = Literal["max", "min", "scheduled_random", "non_uni_random", "arch_random"]
 
@@ -128,7 +128,7 @@ class MagnitudePruningConfig(AlgorithmConfig):
     steps: int = 1
     step_interval: int = 1
     min_keep: float = 0.1
-    round_to: int = 1
+    round_to: int = DEFAULT_ROUND_TO
     input_shape: Optional[list[int]] = None
     exclude: list[str] = attrs.field(factory=list)
     evaluate_before: bool = True

@@ -11,6 +11,7 @@ a differentiable FLOPs model, and the loss is task loss + FLOPs loss.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,14 @@ class WidthPlan:
 
 
 def width_plan(size: int, wmax: float, wmin: float, offset: float) -> WidthPlan:
-    """Chunks of ``offset / wmax`` of the top width between ``wmin`` and ``wmax`` (at least one channel each)."""
+    """Equal chunks between ``lowest = ceil(wmin * size)`` and ``max_ch = round(wmax * size)``: chunk size
+    ``floor(span / n)`` for ``n = round((wmax - wmin) / offset)`` chunks (at least one channel), as many
+    chunks as fit, so ``lowest <= min_ch < lowest + step``."""
     max_ch = size if wmax >= 1.0 else max(1, int(round(size * wmax)))
-    step = max(1, int(offset / wmax * max_ch + 1e-6))
-    steps = int((wmax - wmin) / offset + 1e-4)
-    steps = max(0, min(steps, (max_ch - 1) // step))
+    lowest = min(max_ch, max(1, math.ceil(size * wmin - 1e-9)))
+    chunks = max(1, int(round((wmax - wmin) / offset)))
+    step = max(1, (max_ch - lowest) // chunks)
+    steps = (max_ch - lowest) // step
     return WidthPlan(size, max_ch, max_ch - steps * step, step, steps)
 
 

@@ -26,12 +26,15 @@ from torch import nn
 
 from gml_core.api import GmlUserError
 
-from .graph import DW, IN, NORM, OUT, ChannelGraph, analyze
+from .attention import inner_width, slice_heads
+from .graph import DW, HEADS, IN, NORM, OUT, ChannelGraph, analyze
 
 PRUNED_TYPE = "gml.PrunedModel"
 
 
 def _dims(module: nn.Module, role: str) -> int:
+    if role == HEADS:
+        return inner_width(module)
     if role == OUT:
         return module.weight.shape[0]
     if role == IN:
@@ -107,7 +110,11 @@ def prune_model(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torch.
     """
     small = copy.deepcopy(model)
     for (name, role), vec in keep_masks(graph, small, keep).items():
-        if not vec.all():
+        if vec.all():
+            continue
+        if role == HEADS:
+            slice_heads(small, name, vec)
+        else:
             _slice(small.get_submodule(name), role, vec)
     return small
 

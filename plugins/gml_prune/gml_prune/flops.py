@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from .attention import attention_flops
 from .graph import ChannelGraph, Layer
 
 
@@ -23,6 +24,8 @@ def layer_flops(layer: Layer, count: Any) -> Any:
     cout = sum(count(g, n) for g, n in layer.outputs)
     if layer.kind == "dwconv":
         return 2 * cin * layer.kernel * layer.positions
+    if layer.kind == "attention":
+        return attention_flops(cin, cout, layer.kernel, layer.positions, layer.groups)
     if layer.kind == "linear":
         return 2 * cin * layer.repeat * cout * layer.positions
     return 2 * cin / layer.groups * cout * layer.kernel * layer.positions

@@ -21,7 +21,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import fx, nn
 
-from .groups import DW, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPoint, Member
+from .attention import ATTENTION_TYPES, attention_rule
+from .groups import DW, HEADS, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPoint, Member
 from .rules import BINARY_ELEMENTWISE, PASSTHROUGH_FUNCS, PASSTHROUGH_MODULES, REDUCTIONS, RESHAPES, op_name
 from .tracing import matching_modules, propagate_shapes, trace
 
@@ -30,6 +31,7 @@ from .tracing import matching_modules, propagate_shapes, trace
 class _Layout:
     segs: list[tuple[int, int]]              # (space id, channels)
     repeat: int = 1
+    dim: int = 1                             # the tensor axis that holds the channels
 
     @property
     def channels(self) -> int:
@@ -99,15 +101,16 @@ class _Analyzer:
     def meta(node: Any) -> Any:
         return node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
 
-    def fresh(self, node: fx.Node, reason: str) -> Any:
-        """New fixed layouts for every tensor output of ``node``."""
+    def fresh(self, node: fx.Node, reason: str, dim: int = 1) -> Any:
+        """New fixed layouts for every tensor output of ``node`` (channels on axis ``dim`` when it has one)."""
         def build(meta: Any) -> Any:
             shape = getattr(meta, "shape", None)
             if shape is None:
                 return [build(m) for m in meta] if isinstance(meta, (list, tuple)) else None
             if len(shape) < 2:
                 return None
-            return _Layout([(self.new_space(int(shape[1]), reason), int(shape[1]))])
+            d = dim if dim < len(shape) else 1
+            return _Layout([(self.new_space(int(shape[d]), reason), int(shape[d]))], dim=d)
         return build(self.meta(node))
 
     def value(self, arg: Any) -> Any:
@@ -119,9 +122,14 @@ class _Analyzer:
         return found
 
     def opaque_call(self, node: fx.Node, reason: str) -> Any:
-        for arg in self.tensor_args(node):
+        args = self.tensor_args(node)
+        for arg in args:
             self.fix(self.value(arg), reason)
-        return self.fresh(node, reason)
+        first, meta = (self.value(args[0]), self.meta(args[0])) if args else (None, None)
+        out = self.meta(node)
+        out = out[0] if not hasattr(out, "shape") and isinstance(out, (list, tuple)) and out else out
+        same_rank = hasattr(meta, "shape") and hasattr(out, "shape") and len(meta.shape) == len(out.shape)
+        return self.fresh(node, reason, first.dim if isinstance(first, _Layout) and same_rank else 1)
 
     def add(self, sid: int, member: Member) -> None:
         self.members[self.find(sid)].append(member)
@@ -161,8 +169,13 @@ class _Analyzer:
             return self.conv(node, name, module, inp, out_meta)
         if isinstance(module, nn.Linear):
             return self.linear(node, name, module, inp, in_meta, out_meta)
+        if isinstance(module, nn.LayerNorm):
+            return self.layer_norm(node, name, inp, in_meta, len(module.normalized_shape))
+        if isinstance(module, ATTENTION_TYPES):
+            return attention_rule(self, node, name, module, inp, in_meta, out_meta)
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            if not isinstance(inp, _Layout) or inp.repeat != 1 or inp.channels != module.num_features:
+            if not isinstance(inp, _Layout) or inp.repeat != 1 or inp.dim != 1 \
+                    or inp.channels != module.num_features:
                 return self.opaque_call(node, f"unsupported input of {name}")
             self.add_segments(inp, name, NORM)
             return inp
@@ -173,7 +186,7 @@ class _Analyzer:
         return self.opaque_call(node, f"{type(module).__name__} ({name}) is not channel-aware")
 
     def conv(self, node: fx.Node, name: str, m: nn.Module, inp: Any, out_meta: Any) -> Any:
-        ok = isinstance(inp, _Layout) and inp.repeat == 1 and inp.channels == m.in_channels
+        ok = isinstance(inp, _Layout) and inp.repeat == 1 and inp.dim == 1 and inp.channels == m.in_channels
         positions = int(torch.tensor(out_meta.shape[2:]).prod()) * int(out_meta.shape[0]) if out_meta else 0
         kernel = int(torch.tensor(m.kernel_size).prod())
         if ok and m.groups == 1:
@@ -193,31 +206,58 @@ class _Analyzer:
         return out
 
     def linear(self, node: fx.Node, name: str, m: nn.Linear, inp: Any, in_meta: Any, out_meta: Any) -> Any:
-        ok = (isinstance(inp, _Layout) and in_meta is not None and len(in_meta.shape) == 2
-              and inp.channels * inp.repeat == m.in_features)
+        ndim = len(in_meta.shape) if in_meta is not None and hasattr(in_meta, "shape") else 0
+        ok = (isinstance(inp, _Layout) and ndim >= 2 and inp.channels * inp.repeat == m.in_features
+              and (inp.dim == ndim - 1 or (ndim == 2 and inp.dim == 1)))
         if not ok:
-            return self.opaque_call(node, f"linear layer {name} on a non-flat input")
+            return self.opaque_call(node, f"linear layer {name} on an input whose last axis is not its channels")
         self.add_segments(inp, name, IN)
         sid = self.new_space(m.out_features)
         self.add(sid, Member(name, OUT, 0))
-        out = _Layout([(sid, m.out_features)])
-        self.layers.append((name, "linear", inp, out, 1, 1, int(out_meta.shape[0])))
+        out = _Layout([(sid, m.out_features)], dim=ndim - 1)
+        rows = int(torch.tensor(list(out_meta.shape[:-1])).prod())
+        self.layers.append((name, "linear", inp, out, 1, 1, rows))
         return out
 
+    def layer_norm(self, node: fx.Node, name: str, inp: Any, in_meta: Any, normalized: int) -> Any:
+        """LayerNorm over the channel axis: removing a channel changes every other channel's
+        statistics, so the channels are fixed (exactness over coverage); over other axes: opaque."""
+        return self.opaque_call(node, f"{name} normalises over these channels (LayerNorm)")
+
     def passthrough(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
-        if isinstance(inp, _Layout) and _same_channels(in_meta, out_meta):
+        if isinstance(inp, _Layout) and _same_channels(in_meta, out_meta, inp.dim):
             return inp
         return self.opaque_call(node, f"{op_name(node)} changes the channel layout")
 
     def reshape(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
         if isinstance(inp, _Layout) and in_meta is not None and out_meta is not None and hasattr(out_meta, "shape"):
             src, dst = list(in_meta.shape), list(out_meta.shape)
-            rest = int(torch.tensor(src[2:]).prod()) if len(src) > 2 else 1
-            if len(dst) == 2 and src[0] == dst[0] and dst[1] == src[1] * rest:
-                return _Layout(inp.segs, inp.repeat * rest)
-            if len(dst) >= 2 and dst[:2] == src[:2] and int(torch.tensor(dst[2:] or [1]).prod()) == rest:
-                return inp
+            if inp.dim == 1:
+                rest = int(torch.tensor(src[2:]).prod()) if len(src) > 2 else 1
+                if len(dst) == 2 and src[0] == dst[0] and dst[1] == src[1] * rest:
+                    return _Layout(inp.segs, inp.repeat * rest, 1)
+                if len(dst) >= 2 and dst[:2] == src[:2] and int(torch.tensor(dst[2:] or [1]).prod()) == rest:
+                    return inp
+            if inp.dim == len(src) - 1 and inp.repeat == 1 and len(dst) >= 2 and dst[-1] == src[-1] \
+                    and (len(src) > 2 or dst[0] == src[0]):
+                return _Layout(inp.segs, 1, len(dst) - 1)              # leading axes merged or split
         return self.opaque_call(node, f"{op_name(node)} moves channels")
+
+    def permute(self, node: fx.Node, inp: Any, in_meta: Any) -> Any:
+        """``permute`` / ``transpose`` move the channel axis (channels-last blocks)."""
+        ndim = len(in_meta.shape) if in_meta is not None and hasattr(in_meta, "shape") else 0
+        args = [a for a in node.args[1:]] or list(node.kwargs.values())
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = list(args[0])
+        if isinstance(inp, _Layout) and ndim and all(isinstance(a, int) for a in args):
+            if op_name(node) == "permute" and len(args) == ndim:
+                order = [a % ndim for a in args]
+                return _Layout(inp.segs, inp.repeat, order.index(inp.dim))
+            if op_name(node) == "transpose" and len(args) == 2:
+                a, b = (x % ndim for x in args)
+                dim = b if inp.dim == a else a if inp.dim == b else inp.dim
+                return _Layout(inp.segs, inp.repeat, dim)
+        return self.opaque_call(node, f"{op_name(node)} with unsupported arguments")
 
     def call_function(self, node: fx.Node) -> Any:
         name = op_name(node)
@@ -233,6 +273,10 @@ class _Analyzer:
             return self.passthrough(node, inp, in_meta, out_meta)
         if name in RESHAPES:
             return self.reshape(node, inp, in_meta, out_meta)
+        if name in ("permute", "transpose"):
+            return self.permute(node, inp, in_meta)
+        if name == "layer_norm":
+            return self.layer_norm(node, "layer_norm", inp, in_meta, len(node.args[1]) if len(node.args) > 1 else 1)
         if name in REDUCTIONS:
             return self.reduction(node, inp, in_meta, out_meta)
         if name == "cat":
@@ -253,10 +297,11 @@ class _Analyzer:
             shape = list(meta.shape)
             if shape == [] or int(torch.tensor(shape).prod()) == 1:
                 continue                                           # scalar tensor
-            if len(shape) == len(out_shape) and len(shape) >= 2 and shape[1] == 1:
+            dim = layout.dim if isinstance(layout, _Layout) else 1
+            if len(shape) == len(out_shape) and len(shape) > dim and shape[dim] == 1:
                 continue                                           # broadcast over channels
-            if len(shape) != len(out_shape) or len(shape) < 2 or shape[1] != out_shape[1] \
-                    or not isinstance(layout, _Layout):
+            if len(shape) != len(out_shape) or len(shape) < 2 or shape[dim] != out_shape[dim] \
+                    or not isinstance(layout, _Layout) or (result is not None and result.dim != dim):
                 return self.opaque_call(node, f"broadcasting in '{op_name(node)}'")
             if result is None:
                 result = layout
@@ -270,8 +315,10 @@ class _Analyzer:
                 and hasattr(out_meta, "shape") and len(out_meta.shape) >= 2:
             ndim = len(in_meta.shape)
             dims = [dims] if isinstance(dims, int) else list(dims)
-            if all(isinstance(d, int) for d in dims) and not {d % ndim for d in dims} & {0, 1}:
-                return inp
+            keep = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
+            if all(isinstance(d, int) for d in dims) and not {d % ndim for d in dims} & {0, inp.dim}:
+                removed = 0 if keep else sum(1 for d in {d % ndim for d in dims} if d < inp.dim)
+                return _Layout(inp.segs, 1, inp.dim - removed)
         return self.opaque_call(node, f"reduction '{op_name(node)}' over channels")
 
     def cat(self, node: fx.Node) -> Any:
@@ -279,16 +326,35 @@ class _Analyzer:
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         layouts = [self.value(t) for t in tensors] if isinstance(tensors, (list, tuple)) else []
         metas = [self.meta(t) for t in tensors] if layouts else []
+        if layouts and isinstance(dim, int) and all(isinstance(v, _Layout) for v in layouts) \
+                and len({v.dim for v in layouts}) > 1:
+            layouts = self.align_cat(layouts, metas, dim % len(metas[0].shape))
         if not layouts or not all(isinstance(v, _Layout) and v.repeat == 1 for v in layouts) \
-                or not isinstance(dim, int):
+                or not isinstance(dim, int) or len({v.dim for v in layouts}) != 1:
             return self.opaque_call(node, "concatenation of unsupported tensors")
         ndim = len(metas[0].shape)
-        if dim % ndim == 1:
-            return _Layout([seg for v in layouts for seg in v.segs])
+        if dim % ndim == layouts[0].dim:
+            return _Layout([seg for v in layouts for seg in v.segs], 1, layouts[0].dim)
         for other in layouts[1:]:
             if not self.unify(layouts[0], other, "concatenation of differently split channels"):
                 return self.opaque_call(node, "concatenation of differently split channels")
         return layouts[0]
+
+    def align_cat(self, layouts: list[_Layout], metas: list[Any], axis: int) -> list[_Layout]:
+        """Operands of a concatenation whose channel axes disagree (e.g. a class token built from
+        a constant): the axis that is not concatenated wins; the others become fixed layouts on it."""
+        dims = {v.dim for v in layouts if v.dim != axis}
+        if len(dims) != 1:
+            return layouts
+        d = dims.pop()
+        out = []
+        for v, meta in zip(layouts, metas):
+            if v.dim != d:
+                self.fix(v, "concatenated with a differently laid out tensor")
+                n = int(meta.shape[d])
+                v = _Layout([(self.new_space(n, "concatenated with a differently laid out tensor"), n)], 1, d)
+            out.append(v)
+        return out
 
     # -- results ---------------------------------------------------------------------
     def result(self, input_shape: Sequence[int], exclude: Sequence[str]) -> ChannelGraph:
@@ -297,7 +363,7 @@ class _Analyzer:
         groups = []
         for root in roots:
             members = self.members[root]
-            producers = [m.module for m in members if m.role == OUT]
+            producers = [m.module for m in members if m.role in (OUT, HEADS)]
             reason = self.fixed.get(root, "")
             if not reason and not producers:
                 reason = "no layer produces these channels"
@@ -323,7 +389,7 @@ class _Analyzer:
         for g in groups:
             if not g.prunable:
                 continue
-            producers = {m.module for m in g.members if m.role == OUT}
+            producers = {m.module for m in g.members if m.role in (OUT, HEADS)}
             after_producer = set()
             for m in g.members:
                 source = nodes[m.module].args[0] if m.role == NORM and m.module in nodes else None
@@ -334,14 +400,18 @@ class _Analyzer:
                     continue
                 if m.role in (OUT, DW) and _sole_bn_user(nodes.get(m.module), self.gm) is not None:
                     continue                                       # the BN right after it masks it
-                primary = m.module in after_producer if after_producer else m.role == OUT
+                primary = m.module in after_producer if after_producer else m.role in (OUT, HEADS)
                 ranges.setdefault(m.module, []).append((m.offset, g.size, g.index, primary))
         points = []
         for name, rs in ranges.items():
             module = self.gm.get_submodule(name)
+            if isinstance(module, ATTENTION_TYPES):
+                points.append(MaskPoint(name, int(module.num_heads), tuple(sorted(rs)), None))
+                continue
             channels = getattr(module, "num_features", None) or getattr(module, "out_channels", None) \
                 or getattr(module, "out_features")
-            points.append(MaskPoint(name, int(channels), tuple(sorted(rs))))
+            axis = -1 if isinstance(module, nn.Linear) else 1
+            points.append(MaskPoint(name, int(channels), tuple(sorted(rs)), axis))
         return points
 
 
@@ -358,9 +428,9 @@ def _has_channel_params(module: nn.Module) -> bool:
     return any(p.dim() >= 1 and p.numel() > 1 for p in module.parameters(recurse=False))
 
 
-def _same_channels(a: Any, b: Any) -> bool:
+def _same_channels(a: Any, b: Any, dim: int = 1) -> bool:
     return a is not None and b is not None and hasattr(a, "shape") and hasattr(b, "shape") \
-        and len(a.shape) == len(b.shape) and len(a.shape) >= 2 and a.shape[1] == b.shape[1]
+        and len(a.shape) == len(b.shape) and len(a.shape) > dim and a.shape[dim] == b.shape[dim]
 
 
 def _layouts(value: Any) -> Iterable[_Layout]:

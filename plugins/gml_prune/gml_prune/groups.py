@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OUT, IN, NORM, DW = "out", "in", "norm", "dw"
+OUT, IN, NORM, DW, HEADS = "out", "in", "norm", "dw", "heads"
 
 
 @dataclass(frozen=True)
@@ -12,7 +12,8 @@ class Member:
     """One parameter dimension of a module that holds channels of a group.
 
     ``role``: ``out`` (output channels of a conv/linear), ``in`` (input channels),
-    ``norm`` (BatchNorm features), ``dw`` (depthwise conv: in = out = groups).
+    ``norm`` (BatchNorm features), ``dw`` (depthwise conv: in = out = groups), ``heads``
+    (attention heads; ``repeat`` = head size).
     ``offset`` is the group's first channel inside that dimension; ``repeat`` is the
     number of input features per channel (a linear layer after a spatial flatten).
     """
@@ -46,11 +47,11 @@ class Layer:
     """A conv or linear layer as the FLOPs model sees it (groups by index)."""
 
     module: str
-    kind: str                                # conv | dwconv | linear
+    kind: str                                # conv | dwconv | linear | attention
     inputs: tuple[tuple[int, int], ...]      # (group index, channels)
     outputs: tuple[tuple[int, int], ...]
     repeat: int                              # input features per channel (linear)
-    groups: int                              # conv groups (constant)
+    groups: int                              # conv groups (constant); attention: tokens per window
     kernel: int                              # kernel elements
     positions: int                           # output positions: batch x spatial (rows for linear)
 
@@ -60,12 +61,15 @@ class MaskPoint:
     """A module whose output channels are masked: ``(offset, size, group, primary)`` ranges.
 
     ``primary`` ranges sit right after a producing layer (its BN); DMCP's soft
-    marginal scaling is applied there only, the binary mask everywhere.
+    marginal scaling is applied there only, the binary mask everywhere. ``axis`` is the
+    output axis holding the channels (-1 for channels-last linear layers); ``None`` for
+    attention heads (the layer is then recomputed with per-head scales).
     """
 
     module: str
     channels: int
     ranges: tuple[tuple[int, int, int, bool], ...]
+    axis: int | None = 1
 
     @property
     def primary(self) -> bool:
@@ -100,7 +104,7 @@ class ChannelGraph:
                 continue
             state = "prunable" if g.prunable else f"fixed ({g.fixed_reason})"
             lines.append(f"[{g.index}] {g.key}: {g.size} channels, {state}")
-            for role in (OUT, DW, NORM, IN):
+            for role in (OUT, HEADS, DW, NORM, IN):
                 names = g.modules(role)
                 if names:
                     lines.append(f"    {role:4s}: {', '.join(names)}")

@@ -18,7 +18,9 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from .graph import DW, NORM, OUT, ChannelGraph, ChannelGroup
+from .attention import head_scores
+from .budget import DEFAULT_ROUND_TO  # noqa: F401  (re-exported)
+from .graph import DW, HEADS, NORM, OUT, ChannelGraph, ChannelGroup
 
 
 @torch.no_grad()
@@ -35,12 +37,23 @@ def channel_scores(model: nn.Module, group: ChannelGroup, criterion: str) -> tor
         criterion = "l1"
     total = torch.zeros(group.size)
     for m in group.members:
+        if m.role == HEADS:
+            total += head_scores(model.get_submodule(m.module), criterion)
         if m.role not in (OUT, DW):
             continue
         w = model.get_submodule(m.module).weight.detach()[m.offset: m.offset + group.size].float().cpu()
         w = w.flatten(1)
         total += w.abs().sum(1) if criterion == "l1" else w.pow(2).sum(1).sqrt()
     return total
+
+
+def group_round(group: ChannelGroup, round_to: int) -> int:
+    """The channel multiple of a group: ``round_to``, at most a quarter of the group (a power of
+    two, so small groups can still be pruned); attention heads (already wide units): 1."""
+    if round_to <= 1 or any(m.role == HEADS for m in group.members):
+        return 1
+    quarter = 1 << max(0, (group.size // 4).bit_length() - 1)
+    return max(1, min(round_to, quarter))
 
 
 def _rounded(n: float, size: int, lower: int, round_to: int) -> int:
@@ -54,7 +67,7 @@ def uniform_counts(graph: ChannelGraph, ratio: float, min_keep: float, round_to:
     out = {}
     for g in graph.prunable:
         lower = max(1, math.ceil(min_keep * g.size - 1e-9))
-        n = _rounded(ratio * g.size, g.size, lower, round_to)
+        n = _rounded(ratio * g.size, g.size, lower, group_round(g, round_to))
         out[g.index] = min(n, cap[g.index]) if cap else n
     return out
 
@@ -76,9 +89,11 @@ def search_uniform(graph: ChannelGraph, flops: Callable[[dict], float], target: 
 
 
 def search_global(graph: ChannelGraph, scores: Mapping[int, torch.Tensor], flops: Callable[[dict], float],
-                  target: float, min_keep: float, alive: Mapping[int, torch.Tensor] | None = None) -> dict[int, torch.Tensor]:
-    """Keep masks from a global threshold on group-normalised scores (smallest threshold meeting ``target``)."""
-    norm, lower = {}, {}
+                  target: float, min_keep: float, alive: Mapping[int, torch.Tensor] | None = None,
+                  round_to: int = 1) -> dict[int, torch.Tensor]:
+    """Keep masks from a global threshold on group-normalised scores (smallest threshold meeting ``target``);
+    each group's count is then rounded up to its multiple of ``round_to`` (highest scores first)."""
+    norm, lower, rounding = {}, {}, {}
     for g in graph.prunable:
         s = scores[g.index].clone().float()
         live = alive[g.index].bool() if alive else torch.ones(g.size, dtype=torch.bool)
@@ -87,14 +102,17 @@ def search_global(graph: ChannelGraph, scores: Mapping[int, torch.Tensor], flops
         s[~live] = -math.inf
         norm[g.index] = s
         lower[g.index] = max(1, math.ceil(min_keep * g.size - 1e-9))
+        rounding[g.index] = group_round(g, round_to)
 
     def masks_at(threshold: float) -> dict[int, torch.Tensor]:
         out = {}
         for gi, s in norm.items():
             keep = s >= threshold
-            if int(keep.sum()) < lower[gi]:
+            n = _rounded(int(keep.sum()), s.numel(), lower[gi], rounding[gi])
+            n = min(n, max(int(torch.isfinite(s).sum()), 1))
+            if n != int(keep.sum()):
                 keep = torch.zeros_like(keep)
-                keep[torch.topk(s, lower[gi]).indices] = True
+                keep[torch.topk(s, n).indices] = True
             out[gi] = keep
         return out
 

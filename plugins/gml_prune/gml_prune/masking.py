@@ -15,6 +15,7 @@ from typing import Iterator, Mapping
 import torch
 from torch import nn
 
+from .attention import masked_attention_hook
 from .graph import ChannelGraph, MaskPoint
 
 
@@ -89,6 +90,8 @@ class ChannelMasker(nn.Module):
             scale = self._scale(point, output)
             if scale is None:
                 return None
+            if point.axis == -1:
+                return output * scale
             return output * scale.view(1, -1, *([1] * (output.dim() - 2)))
         return hook
 
@@ -98,7 +101,11 @@ class ChannelMasker(nn.Module):
         model = self._model[0]
         for point in self.graph.mask_points:
             module = model.get_submodule(point.module)
-            self._handles.append(module.register_forward_hook(self._hook(point)))
+            if point.axis is None:
+                hook = masked_attention_hook(lambda x, point=point: self._scale(point, x))
+                self._handles.append(module.register_forward_hook(hook, with_kwargs=True))
+            else:
+                self._handles.append(module.register_forward_hook(self._hook(point)))
 
     def detach(self) -> None:
         for handle in self._handles:

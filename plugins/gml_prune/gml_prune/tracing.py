@@ -41,7 +41,9 @@ class _Tracer(fx.Tracer):
         self.failed_in: list[str] | None = None
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return module_qualified_name in self.leaves or super().is_leaf_module(m, module_qualified_name)
+        from .attention import ATTENTION_TYPES
+        return module_qualified_name in self.leaves or isinstance(m, ATTENTION_TYPES) \
+            or super().is_leaf_module(m, module_qualified_name)
 
     def call_module(self, m, forward, args, kwargs):
         self.stack.append(self.path_of_module(m))

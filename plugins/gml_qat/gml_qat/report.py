@@ -14,8 +14,10 @@ from torch import nn
 
 from gml_core.api import atomic_write_text
 
+from .counts import int8_flops, int8_params
 from .engine import quantized_engine
-from .export import format_size, latency_ms, save_bytes, save_int8_state, to_torchscript, torchscript_bytes
+from .export import format_size, save_bytes, save_int8_state, to_torchscript, torchscript_bytes
+from .latency import describe, fresh_torchscript, interleaved_latency
 
 INT8_TORCHSCRIPT = "model_int8.ts"
 INT8_STATE = "model_int8.pth"
@@ -32,6 +34,44 @@ def _state_bytes(model: nn.Module) -> int:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return len(buffer.getvalue())
+
+
+#: how top-1 is decided when several classes share the maximal logit (frequent with int8 logits)
+TIE_RULE = "argmax: among equal maximal logits the lowest class index is the prediction"
+
+
+@torch.no_grad()
+def top1(model: nn.Module, loader: Any) -> tuple[float, int]:
+    """Top-1 accuracy (%) under ``TIE_RULE`` and the number of samples whose maximal logit is shared."""
+    model.eval()
+    correct = ties = total = 0
+    for inputs, labels in loader:
+        logits = model(inputs).float()
+        top = logits.max(dim=1, keepdim=True).values
+        first = (logits == top).int().argmax(dim=1)  # the first maximal index, whatever argmax's kernel does
+        correct += int((first == labels).sum())
+        ties += int(((logits == top).sum(dim=1) > 1).sum())
+        total += len(labels)
+    return 100.0 * correct / max(total, 1), ties
+
+
+def warmup_passes(passes: int) -> int:
+    """Warm-up passes per model before timing: 10, fewer for tiny ``latency_runs`` (at least 2)."""
+    return max(2, min(10, passes // 5))
+
+
+def _counts(model: nn.Module, input_shape: tuple[int, ...], int8: bool) -> dict[str, Any]:
+    """``{"params", "flops"}`` at batch 1 (None when a count fails: the report must not)."""
+    from gml_core.api import count_flops, count_params
+
+    shape = (1, *input_shape[1:])
+    try:
+        if int8:
+            return {"params": int8_params(model), "flops": int8_flops(model, shape)}
+        return {"params": count_params(model), "flops": count_flops(model, shape)}
+    except Exception as exc:
+        _log(f"IAO: cannot count FLOPs/params ({type(exc).__name__}: {exc})", logging.WARNING)
+        return {"params": None, "flops": None}
 
 
 def _scripted(model: nn.Module, example: torch.Tensor, what: str) -> tuple[Any, str]:
@@ -53,12 +93,14 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
     example = torch.randn(shape)
     with quantized_engine(backend):
         int8 = quantizer.convert(prepared)
-        int8_top1 = run.evaluate(int8).get("accuracy/top1", float("nan"))
+        int8_top1, int8_ties = top1(int8, run.val_loader)
+        counts = {"fp32": _counts(copy.deepcopy(float_start), input_shape, int8=False),
+                  "int8": _counts(int8, input_shape, int8=True)}
         if from_checkpoint:
             fp32_model, weights = float_start, "init_from"
         else:
             fp32_model, weights = quantizer.fake_quant_disabled(prepared).cpu().eval(), "QAT weights, fake quant off"
-        fp32_top1 = run.evaluate(fp32_model).get("accuracy/top1", float("nan"))
+        fp32_top1, fp32_ties = top1(fp32_model, run.val_loader)
         meta = {"backend": backend, "quantizer": quantizer.spec(), "input_shape": list(shape)}
         fp32_eager = copy.deepcopy(float_start).eval()
         int8_ts, int8_why = _scripted(int8, example, "int8")
@@ -66,9 +108,11 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
         int8_bytes = torchscript_bytes(int8_ts, meta) if int8_ts is not None else None
         fp32_bytes = torchscript_bytes(fp32_ts) if fp32_ts is not None else None
         scripted = int8_ts is not None and fp32_ts is not None
-        runs = config.latency_runs
-        fp32_ms = latency_ms(fp32_ts if scripted else fp32_eager, example, runs)
-        int8_ms = latency_ms(int8_ts if scripted else int8, example, runs)
+        if scripted:  # fresh copies: the int8 one has run at no other batch size or thread count
+            timed = fresh_torchscript(fp32_bytes), fresh_torchscript(int8_bytes)
+        else:
+            timed = fp32_eager, copy.deepcopy(int8)
+        lat = interleaved_latency(*timed, example, config.latency_runs, warmup_passes(config.latency_runs))
     files: dict[str, str] = {}
     if config.export:
         if int8_bytes is not None:
@@ -77,19 +121,26 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
                                                        input_shape).resolve())
     report = {
         "quantizer": quantizer.spec(),
-        "fp32": {"top1": fp32_top1, "weights": weights, "torchscript_bytes": fp32_bytes and len(fp32_bytes),
+        "tie_rule": TIE_RULE,
+        "fp32": {"top1": fp32_top1, "tied_samples": fp32_ties, "weights": weights,
+                 **counts["fp32"], "torchscript_bytes": fp32_bytes and len(fp32_bytes),
                  "state_dict_bytes": _state_bytes(float_start)},
-        "int8": {"top1": int8_top1, "torchscript_bytes": int8_bytes and len(int8_bytes),
+        "int8": {"top1": int8_top1, "tied_samples": int8_ties, **counts["int8"],
+                 "torchscript_bytes": int8_bytes and len(int8_bytes),
                  "state_dict_bytes": _state_bytes(int8), "torchscript_error": int8_why or None},
-        "latency": {"batch_size": shape[0], "threads": torch.get_num_threads(), "runs": runs,
-                    "fp32_ms": fp32_ms, "int8_ms": int8_ms, "engine": backend,
-                    "executed": "TorchScript (frozen)" if scripted else "eager"},
+        "latency": {**_renamed(lat.to_dict()), "engine": backend,
+                    "executed": "TorchScript (frozen, freshly loaded)" if scripted else "eager"},
         "files": files,
     }
     files["report"] = str(atomic_write_text(work_dir / REPORT, json.dumps(report, indent=2)).resolve())
     _log(f"IAO: int8 top1 {int8_top1:.2f} vs fp32 {fp32_top1:.2f} ({weights}); "
-         f"latency {fp32_ms:.3f} -> {int8_ms:.3f} ms")
+         f"fp32 / int8 latency {describe(lat)}")
     return report
+
+
+def _renamed(latency: dict[str, Any]) -> dict[str, Any]:
+    names = {"baseline_ms": "fp32_ms", "candidate_ms": "int8_ms"}
+    return {names.get(k, k): v for k, v in latency.items()}
 
 
 def summary_rows(quantizer: Any, report: Mapping[str, Any]) -> dict[str, str]:
@@ -103,8 +154,13 @@ def summary_rows(quantizer: Any, report: Mapping[str, Any]) -> dict[str, str]:
     rows[f"fp32 / int8 size ({label})"] = (f"{format_size(fp32[kind])} / {format_size(int8[kind])} "
                                           f"({fp32[kind] / int8[kind]:.1f}x)")
     threads = f"{lat['threads']} thread{'s' if lat['threads'] != 1 else ''}"
-    rows[f"fp32 / int8 CPU latency (batch {lat['batch_size']}, {threads})"] = (
-        f"{lat['fp32_ms']:.3f} / {lat['int8_ms']:.3f} ms ({lat['fp32_ms'] / lat['int8_ms']:.2f}x)")
+    rows[f"fp32 / int8 CPU latency (batch {lat['batch_size']}, {threads}, interleaved)"] = describe(lat, "fp32_ms", "int8_ms")
+    if fp32.get("flops") and int8.get("flops"):
+        from gml_core.api import format_count
+
+        rows["fp32 / int8 FLOPs, params (batch 1)"] = (
+            f"{format_count(fp32['flops'])} / {format_count(int8['flops'])}, "
+            f"{format_count(fp32['params'])} / {format_count(int8['params'])} (int8: BN folded into conv)")
     if int8.get("torchscript_error"):
         rows["int8 TorchScript"] = f"not exported ({int8['torchscript_error']})"
     for key in ("int8_torchscript", "int8_state_dict", "report"):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 import os
 import shlex
 from pathlib import Path
@@ -34,6 +35,7 @@ LOG_FILE = "trial.log"
 SCRIPT_FILE = "trial.sh"
 COMMAND_FILE = "command.sh"
 PID_FILE = "pid"
+PGID_FILE = "pgid"
 
 
 class JobState(str, enum.Enum):
@@ -71,7 +73,8 @@ class TrialLaunch:
 
     ``env`` holds at least GML_HPO_TASK, GML_HPO_TRIAL_ID and GML_HPO_TRIAL_DIR;
     ``cwd`` is where the command runs (the task's working directory; None means
-    ``trial_dir``); ``capture_log`` False keeps only report lines in the log.
+    ``trial_dir``); ``capture_log`` False keeps only report lines in the log; ``grace_s``
+    is the wait between SIGTERM and SIGKILL when the trial is stopped.
     """
 
     trial_id: str
@@ -81,6 +84,7 @@ class TrialLaunch:
     time_limit_s: float | None = None
     cwd: Path | None = None
     capture_log: bool = True
+    grace_s: float = 10.0
 
     @property
     def log_path(self) -> Path:
@@ -167,12 +171,20 @@ def read_exit_code(trial_dir: Path) -> int | None:
 
 
 def render_trial_script(launch: TrialLaunch) -> str:
-    """The bash wrapper run by every executor (see the module docstring)."""
+    """The bash wrapper run by every executor (see the module docstring).
+
+    The command runs in its own process group (``set -m``; its id is written to ``pgid``).
+    On SIGTERM/SIGINT the wrapper sends SIGTERM to that group and SIGKILL ``grace_s`` + 1-2 s
+    later (the scheduler's own SIGKILL comes at ``grace_s``); when the command ends, whatever it left running in its group gets the same
+    treatment before the sentinel is written, so no trial process outlives its trial.
+    Every path is shell-quoted, so any character (spaces, quotes) is safe.
+    """
     tdir = shlex.quote(str(launch.trial_dir))
     cwd = shlex.quote(str(launch.cwd or launch.trial_dir))
     exports = "\n".join(f"export {k}={shlex.quote(str(v))}" for k, v in sorted(launch.env.items()))
     log = shlex.quote(str(launch.log_path))
     cmd = shlex.quote(str(launch.trial_dir / COMMAND_FILE))
+    grace = max(1, math.ceil(launch.grace_s))
     # the command runs in a forked subshell (no new bash to exec: cheaper for short trials)
     if launch.capture_log:
         run = f"( . {cmd} ) > {log} 2>&1 < /dev/null &"
@@ -181,17 +193,55 @@ def render_trial_script(launch: TrialLaunch) -> str:
         # the outer subshell ends after grep has written everything, with the command's status
         run = (f"( ( . {cmd} ) 2>&1 < /dev/null | grep --line-buffered -a {prefix} > {log}; "
                f"exit \"${{PIPESTATUS[0]}}\" ) &")
+    sentinel = f"{tdir}/.{SENTINEL}.$$"
+    # a backstop for a scheduler that is gone, so it acts 1-2 s after the scheduler's own SIGKILL
+    # at grace_s (SECONDS counts whole seconds)
     return f"""#!/usr/bin/env bash
 # gml-hpo trial wrapper for {launch.trial_id}: runs command.sh, then writes the exit_code sentinel
 {exports}
 echo "$$" > {tdir}/{PID_FILE}
-cd {cwd} || {{ echo "cannot cd to {cwd}" > {log}; echo 126 > {tdir}/.{SENTINEL}.$$; mv -f {tdir}/.{SENTINEL}.$$ {tdir}/{SENTINEL}; exit 126; }}
+cd {cwd} || {{ printf 'cannot cd to %s\\n' {cwd} > {log}; echo 126 > {sentinel}; mv -f {sentinel} {tdir}/{SENTINEL}; exit 126; }}
+child=""
+killer=""
+stopping=""
+stop_group() {{  # SIGTERM to the command's group now, SIGKILL after the grace period
+  stopping=1
+  [ -n "$child" ] || return 0
+  kill -TERM -- "-$child" 2>/dev/null
+  if [ -z "$killer" ]; then
+    ( trap '' TERM INT; end=$((SECONDS + {grace} + 2))
+      while (( SECONDS < end )) && group_alive; do sleep 0.2; done
+      kill -KILL -- "-$child" 2>/dev/null ) &
+    killer=$!
+  fi
+}}
+group_alive() {{  # a live (not zombie) process in the command's group; zombies wait for init
+  kill -0 -- "-$child" 2>/dev/null || return 1
+  [ -r /proc/self/stat ] || return 0
+  local f s
+  for f in /proc/[0-9]*/stat; do
+    {{ read -r s < "$f"; }} 2>/dev/null || continue
+    s=${{s##*) }}
+    set -- $s
+    [ "$3" = "$child" ] && [ "$1" != Z ] && return 0
+  done
+  return 1
+}}
+trap stop_group TERM INT
+set -m
 {run}
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+set +m
+echo "$child" > {tdir}/.{PGID_FILE}.$$ && mv -f {tdir}/.{PGID_FILE}.$$ {tdir}/{PGID_FILE}
+[ -n "$stopping" ] && stop_group
 wait "$child"; rc=$?
 while kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done
-printf '%s\\n' "$rc" > {tdir}/.{SENTINEL}.$$ && mv -f {tdir}/.{SENTINEL}.$$ {tdir}/{SENTINEL}
+if group_alive; then  # the command left processes behind: stop them too
+  stop_group
+  while group_alive; do sleep 0.1; done
+fi
+[ -n "$killer" ] && wait "$killer"
+printf '%s\\n' "$rc" > {sentinel} && mv -f {sentinel} {tdir}/{SENTINEL}
 exit "$rc"
 """
 

@@ -15,7 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-from .base import PID_FILE, SCRIPT_FILE, Executor, JobState, JobStatus, TrialLaunch, read_exit_code, write_trial_script
+from .base import (
+    PGID_FILE,
+    PID_FILE,
+    SCRIPT_FILE,
+    Executor,
+    JobState,
+    JobStatus,
+    TrialLaunch,
+    read_exit_code,
+    write_trial_script,
+)
 
 # each trial leads its own process group (killpg reaches all it started; a terminal's Ctrl-C
 # does not); process_group=0 keeps Python's fast vfork path, start_new_session does not
@@ -69,7 +79,7 @@ class LocalExecutor(Executor):
     def submit(self, launch: TrialLaunch) -> str:
         script = write_trial_script(launch)
         if launch.trial_dir.joinpath(PID_FILE).exists():  # an earlier attempt ran here
-            for stale in ("exit_code", PID_FILE):
+            for stale in ("exit_code", PID_FILE, PGID_FILE):
                 (launch.trial_dir / stale).unlink(missing_ok=True)
         proc = subprocess.Popen(
             ["bash", str(script)], cwd=str(launch.trial_dir), **_OWN_GROUP,
@@ -105,14 +115,22 @@ class LocalExecutor(Executor):
         return out
 
     def cancel(self, handle: str, graceful: bool = True) -> None:
-        pid, _, _ = _parse(handle)
+        """SIGTERM (graceful) or SIGKILL to the wrapper's process group and the command's
+        own group (``pgid``); the wrapper itself sends SIGKILL after the grace period too."""
+        pid, _, trial_dir = _parse(handle)
         self._cancelled.add(handle)
-        if graceful and not self._alive(handle):
+        if not self._alive(handle):  # the wrapper outlives its command's group: nothing is left
             return
+        groups = [pid]
         try:
-            os.killpg(pid, signal.SIGTERM if graceful else signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            groups.append(int((trial_dir / PGID_FILE).read_text().strip()))
+        except (OSError, ValueError):
             pass
+        for group in groups:
+            try:
+                os.killpg(group, signal.SIGTERM if graceful else signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         proc = self._procs.get(handle)
         if proc is not None:
             proc.poll()

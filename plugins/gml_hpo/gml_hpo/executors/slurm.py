@@ -9,9 +9,11 @@ did not submit. Several trials starting together go out as one array job
 
 State: one ``squeue`` call per poll for all handles; a job that left the queue is resolved
 from ``scontrol show job``, then the sentinel file (and ``sacct`` when the cluster keeps
-accounting). Cancelling: a graceful ``scancel --signal=TERM --full`` first (the scheduler
-follows with ``cancel(graceful=False)``, a plain ``scancel``, after its grace period); a
-pending job is cancelled outright.
+accounting). Cancelling: a graceful ``scancel --signal=TERM --full`` first (the trial
+wrapper forwards it to the command's process group and sends SIGKILL after the grace
+period); the scheduler follows with ``cancel(graceful=False)`` after its grace period:
+``scancel --signal=KILL --full`` then a plain ``scancel``. A pending job is cancelled
+outright.
 """
 
 from __future__ import annotations
@@ -114,6 +116,11 @@ class SlurmOptions:
         return out + list(self.extra_args)
 
 
+def _pattern_safe(path: Path) -> str:
+    """``path`` for sbatch's ``--output`` pattern: a literal ``%`` is written ``%%``."""
+    return str(path).replace("%", "%%")
+
+
 def make_handle(job_id: str, trial_dir: Path) -> str:
     return f"slurm:{job_id}:{trial_dir}"
 
@@ -211,7 +218,7 @@ class SlurmExecutor(Executor):
     def submit(self, launch: TrialLaunch) -> str:
         script = self._prepare(launch)
         args = [f"--job-name={self._job_name(launch.trial_id)}", f"--chdir={launch.trial_dir}",
-                f"--output={launch.trial_dir}/slurm-%j.out", "--open-mode=append",
+                f"--output={_pattern_safe(launch.trial_dir)}/slurm-%j.out", "--open-mode=append",
                 *self._time_args([launch]), *self.options.sbatch_args()]
         job_id = self.cli.sbatch(args, script)
         self._note_job(launch.trial_dir, job_id)
@@ -237,7 +244,7 @@ class SlurmExecutor(Executor):
             'cd "$(dirname "$script")" && exec bash "$script"\n')
         throttle = f"%{self.options.array_throttle}" if self.options.array_throttle else ""
         args = [f"--array=0-{len(launches) - 1}{throttle}", f"--job-name={self._job_name(f'array-{first}')}",
-                f"--chdir={self.task_dir}", f"--output={array_dir}/array-%A_%a.out", "--open-mode=append",
+                f"--chdir={self.task_dir}", f"--output={_pattern_safe(array_dir)}/array-%A_%a.out", "--open-mode=append",
                 *self._time_args(launches), *self.options.sbatch_args()]
         job_id = self.cli.sbatch(args, driver)
         handles = []
@@ -300,6 +307,12 @@ class SlurmExecutor(Executor):
                     return
                 except SlurmError:
                     pass  # e.g. the job is being requeued: cancel it outright
+        else:
+            # hard stop: SIGKILL to every process of the job, then end the job itself
+            try:
+                self.cli.scancel(job_id, signal="KILL", full=True)
+            except SlurmError:
+                pass  # pending or already ending: the plain scancel below covers it
         self.cli.scancel(job_id)
 
     def reattach(self, handle: str) -> bool:

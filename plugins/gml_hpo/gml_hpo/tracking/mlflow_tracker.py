@@ -39,6 +39,7 @@ _MAX_PARAM = 6000
 RUN_STATUS = {
     TrialState.SUCCEEDED: "FINISHED",
     TrialState.FAILED: "FAILED",
+    TrialState.NO_REWARD: "FAILED",
     TrialState.TIMEOUT: "FAILED",
     TrialState.EARLY_STOPPED: "KILLED",
     TrialState.CANCELLED: "KILLED",

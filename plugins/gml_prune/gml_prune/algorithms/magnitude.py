@@ -82,13 +82,14 @@ class MagnitudePruning(PruningAlgorithm):
             else:
                 total = sum(g.size for g in self.graph.prunable)
                 masks = search_global(self.graph, scores, lambda c: sum(c.values()), budget * total, cfg.min_keep,
-                                      alive)
+                                      alive, cfg.round_to)
         elif cfg.allocation == "uniform":
             counts = search_uniform(self.graph, lambda c: float(self.flops(c)), budget, cfg.min_keep, cfg.round_to,
                                     current)
             masks = top_masks(scores, counts, alive)
         else:
-            masks = search_global(self.graph, scores, lambda c: float(self.flops(c)), budget, cfg.min_keep, alive)
+            masks = search_global(self.graph, scores, lambda c: float(self.flops(c)), budget, cfg.min_keep, alive,
+                                  cfg.round_to)
         self.masker.set_masks({gi: m.float() for gi, m in masks.items()})
         self.steps_done.fill_(step + 1)
         return self.masker.counts()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal, Mapping, Optional
 
 import torch
@@ -59,9 +60,9 @@ class QuantDeQuant(nn.Module):
 
 def fusable_patterns() -> list[tuple[type, ...]]:
     """Module-type sequences torch can fuse for QAT."""
-    from torch.ao.quantization.fuser_method_mappings import _DEFAULT_OP_LIST_TO_FUSER_METHOD
+    from ..fusion import qat_fusable_patterns
 
-    return list(_DEFAULT_OP_LIST_TO_FUSER_METHOD)
+    return qat_fusable_patterns()
 
 
 def _pattern_text(types: tuple[type, ...]) -> str:
@@ -111,7 +112,8 @@ def check_fuse_config(model: nn.Module, fuse_config: Mapping[str, Any]) -> list[
 
 
 class TorchDefaultQuantizer(Quantizer):
-    """Eager-mode torch.ao QAT: fuse ``fuse_config``, quant/dequant stubs at ``input_layer`` and after
+    """Eager-mode torch.ao QAT: fuse ``fuse_config`` (derived from the traced graph when not given, see
+    ``gml_qat.fusion``; ``{}`` fuses nothing), quant/dequant stubs at ``input_layer`` and after
     ``output_layer``, backend qconfigs with ``custom_qconfig`` overrides, int8 conversion.
 
     Backends (``torch.backends.quantized`` engines): ``fbgemm`` and ``x86`` (x86 servers; per-channel
@@ -126,21 +128,47 @@ class TorchDefaultQuantizer(Quantizer):
                  output_layer: str = "", fuse_config: Optional[dict[str, Any]] = None,
                  custom_qconfig: Optional[dict[str, QConfigOverride]] = None):
         super().__init__(backend, input_layer, output_layer, custom_qconfig)
-        self.fuse_config = dict(fuse_config or {})
+        self.fuse_config = None if fuse_config is None else dict(fuse_config)
+        #: the fusions of the last ``prepare`` (``fuse_config``, or the derived one)
+        self.fused: Optional[dict[str, list[list[str]]]] = None
 
     def _extra_spec(self) -> dict[str, Any]:
-        return {"fuse_config": {k: [list(p) for p in v] for k, v in self.fuse_config.items()}}
+        used = self.fuse_config if self.fuse_config is not None else self.fused
+        if used is None:
+            return {}
+        return {"fuse_config": {k: [list(p) for p in v] for k, v in used.items()}}
+
+    def resolve_fuse_config(self, model: nn.Module, example_inputs: tuple[Any, ...]) -> dict[str, list[list[str]]]:
+        """``fuse_config`` when given, else the chains derived from ``model``'s graph inside the region."""
+        if self.fuse_config is not None:
+            return self.fuse_config
+        from ..fusion import derive_fuse_config
+
+        assignment = self._assignment(model, example_inputs)
+        try:
+            return derive_fuse_config(model, lambda name: lookup(assignment, name))
+        except Exception as exc:  # torch.fx cannot trace every model (data-dependent control flow)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            from mmengine.logging import print_log
+
+            print_log(f"TorchDefaultQuantizer: no fuse_config given and torch.fx cannot trace the model "
+                      f"({type(exc).__name__}: {first}); nothing is fused. Set algorithm.quantizer.fuse_config "
+                      "to fuse conv/bn/relu by hand", logger="current", level=logging.WARNING)
+            return {}
 
     def _prepare(self, model: nn.Module, example_inputs: tuple[Any, ...]) -> nn.Module:
         import torch.ao.quantization as tq
 
         problems = self.name_problems(model)
         try:
-            fusions = check_fuse_config(model, self.fuse_config)
+            fusions = check_fuse_config(model, self.fuse_config or {})
         except ConfigError as exc:
             problems = problems + exc.problems
         if problems:
             raise ConfigError(problems)
+        if self.fuse_config is None:
+            fusions = list(self.resolve_fuse_config(model, example_inputs).items())
+        self.fused = {parent: patterns for parent, patterns in fusions if patterns}
         for parent, patterns in fusions:
             if patterns:
                 target = model.get_submodule(parent) if parent else model
