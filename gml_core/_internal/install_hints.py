@@ -73,11 +73,13 @@ def install_hint(kind: str, name: str, check_host: bool = True) -> str:
     return f"{LABELS.get(kind, kind)} '{name}' is provided by {dist}, {state}" if state else ""
 
 
-def config_key_hints(keys: list[str]) -> dict[str, list[str]]:
-    """Top-level config keys that a plugin which is not loaded would read: hint -> keys."""
+def config_key_hints(keys: list[str], scope: object = None) -> dict[str, list[str]]:
+    """Top-level config keys that a plugin which is not loaded would read: hint -> keys. A config's
+    ``default_scope`` (``'mmdet'``) names the plugin for keys that several dialects share."""
     by_dist: dict[str, list[str]] = {}
+    scoped = provider("scope", scope) if isinstance(scope, str) else None
     for key in keys:
-        dist = provider("config_key", key)
+        dist = provider("config_key", key) and (scoped or provider("config_key", key))
         if dist:
             by_dist.setdefault(dist, []).append(key)
     out: dict[str, list[str]] = {}

@@ -9,7 +9,7 @@ from gml_core._internal.errors import ConfigError, GmlUserError
 from gml_core._internal.plugins import PluginHost
 
 MISSING = "gml-not-installed-anywhere"
-TABLE = {"algorithm": {"FarAlgo": MISSING, "NearAlgo": "gml-nas"}, "scope": {"farzoo": MISSING},
+TABLE = {"algorithm": {"FarAlgo": MISSING, "NearAlgo": "gml-nas"}, "scope": {"farzoo": MISSING, "nearzoo": "gml-nas"},
          "config_key": {"far_loader": MISSING, "far_pipeline": MISSING}, "plugin": {"far": MISSING},
          "command": {"far": MISSING}}
 NOT_INSTALLED = f"is provided by {MISSING}, which is not installed: pip install {MISSING}"
@@ -53,6 +53,14 @@ def test_config_keys_of_a_missing_translator_are_one_line(table, tmp_path):
     # the dialect's other keys and its missing [algorithm] follow from the hint: one line in all
     assert found == {"far_loader": f"config keys far_loader, far_pipeline are read by {MISSING}, which is not "
                                    f"installed: pip install {MISSING}"}
+
+
+def test_default_scope_names_the_plugin_of_a_shared_dialect(table, tmp_path):
+    found = problems(tmp_path, "default_scope = 'farzoo'\nfar_loader = 1\n", "c.py")
+    assert set(found) == {"far_loader"} and f"read by {MISSING}" in found["far_loader"]
+    # a loaded plugin's scope: no hint, the keys are plainly unknown
+    found = problems(tmp_path, "default_scope = 'nearzoo'\nfar_loader = 1\n", "c.py")
+    assert found["far_loader"].startswith("unknown key") and "read by" not in found["far_loader"]
 
 
 def test_load_list_name_of_a_plugin_that_is_not_installed(table, monkeypatch):

@@ -151,7 +151,8 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_chang
     if algorithm is not None:
         problems.extend(component_problems(algorithm, "algorithm"))
     if problems:
-        raise ConfigError(_unique(_with_plugin_hints([_with_seed_note(p, m) for p, m in problems])), source)
+        problems = _with_plugin_hints([_with_seed_note(p, m) for p, m in problems], raw.get("default_scope"))
+        raise ConfigError(_unique(problems), source)
     try:
         runtime = attrs.evolve(base.runtime, **{k: v for k, v in runtime_changes.items() if v is not None})
     except ConfigError as exc:
@@ -159,13 +160,13 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), **runtime_chang
     return RunConfig(data=base.data, train=base.train, runtime=runtime, algorithm=algorithm, source=source)
 
 
-def _with_plugin_hints(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _with_plugin_hints(problems: list[tuple[str, str]], scope: Any = None) -> list[tuple[str, str]]:
     """A config in a dialect that a plugin which is not loaded translates (keys such as
     ``train_dataloader``): one line naming the plugin instead of one per foreign key."""
     from ..install_hints import config_key_hints
 
     unknown = [p for p, m in problems if "." not in p and "[" not in p and m.startswith("unknown key")]
-    hints = config_key_hints(unknown)
+    hints = config_key_hints(unknown, scope)
     if not hints:
         return problems
     # the dialect's other keys, and the [algorithm] it leaves to its translator, follow from the hint
