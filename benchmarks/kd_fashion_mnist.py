@@ -182,6 +182,8 @@ def main() -> None:
     parser.add_argument("--previous", nargs="*", default=[],
                         help="--out files of earlier invocations: reuse their runs of the same method, seed and "
                              "overrides instead of running them again (to split a long benchmark into several runs)")
+    parser.add_argument("--join-only", action="store_true",
+                        help="run nothing: tabulate the runs of --previous (missing method/seed runs are left out)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     root = Path(args.work_dir).resolve()
@@ -218,6 +220,8 @@ def main() -> None:
             if key in reused:
                 results.setdefault(method, []).append(reused[key])
                 continue
+            if args.join_only:
+                continue
             overrides = common(args, args.epochs, root / f"{method}_s{seed}", seed) + extra
             specs.append(("student", method, seed, str(config), overrides))
         commands[method] = {"config": str(config.relative_to(REPO)), "overrides": extra}
@@ -233,6 +237,8 @@ def main() -> None:
     table = []
     for method in args.methods:
         rows = results.get(method, [])
+        if not rows:
+            continue
         accs = [r["top1"] for r in rows]
         mean = statistics.mean(accs)
         label = "MEAL v2 (1 teacher)" if method == "meal" and args.meal_teachers == 1 else LABELS[method]

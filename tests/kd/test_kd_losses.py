@@ -176,8 +176,8 @@ def test_attention_transfer_equals_the_release_formula_across_channel_counts():
                                                                 rel=1e-6)
 
 
-def test_factor_transfer_gradient_is_scale_free():
-    # the factors are L2-normalised: scaling either factor changes neither the loss nor its direction
+def test_factor_transfer_loss_is_scale_free():
+    # the factors are L2-normalised: scaling either factor does not change the loss
     g = torch.Generator().manual_seed(5)
     s, t = torch.randn(2, 8, generator=g), torch.randn(2, 8, generator=g)
     assert FTLoss()(3.0 * s, 0.5 * t).item() == pytest.approx(FTLoss()(s, t).item(), rel=1e-6)
