@@ -1,0 +1,74 @@
+"""mmdet's two-stage detectors (Faster R-CNN) as gml models.
+
+``forward(images)`` returns what the images alone determine: the FPN features and the RPN's
+raw outputs, ``(feats, rpn_cls_scores, rpn_bbox_preds)`` (each per FPN level; the RPN outputs
+pass the identity taps ``head_out.<output>.<level>`` like the single-stage heads' outputs).
+The second stage needs proposals - assigned and sampled against the ground truth when
+training - so it runs in ``task_losses`` and ``decode``, which split mmdet's own
+``TwoStageDetector.loss``/``predict`` at the point where they need data samples:
+
+- ``task_losses``: the RPN's ``loss_by_feat`` (class-agnostic: every box is an object),
+  proposals from its ``predict_by_feat`` with ``train_cfg.rpn_proposal`` (detached, as in
+  mmdet), then ``roi_head.loss`` (assign, sample, RoIAlign on the FPN levels, box-head losses);
+- ``decode``: proposals with ``test_cfg.rpn``, then ``roi_head.predict_bbox`` (``test_cfg.rcnn``).
+
+RoIAlign runs on mmcv's op, i.e. on gml-mmdet's torchvision fallback without compiled mmcv.
+Techniques that trace or rebuild the forward (pruning, QAT) would miss the RoI head, which is
+outside it: they refuse two-stage detectors (``algorithms.build``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .ops import building
+
+
+def _summed(losses: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return {k: sum(v) if isinstance(v, (list, tuple)) else v for k, v in losses.items()}
+
+
+def two_stage_class(name: str, base: type) -> type:
+    """``Gml<name>``: mmdet's two-stage detector ``base`` with ``forward(images) -> (feats, *rpn outputs)``."""
+    from .models import targets_to_mmdet
+
+    class GmlTwoStage(base):  # type: ignore[misc, valid-type]
+        def forward(self, inputs):  # noqa: D401 - a traceable single-input forward
+            with building(f"mmdet.{name}"):
+                feats = self.extract_feat(inputs)
+                outs = self.rpn_head(feats)
+            tapped = ([tap(level) for tap, level in zip(taps, out)] for taps, out in zip(self.head_out, outs))
+            return (tuple(feats), *tapped)
+
+        def mm_forward(self, inputs, data_samples=None, mode: str = "tensor"):
+            return base.forward(self, inputs, data_samples, mode)
+
+        def task_losses(self, outputs, targets) -> dict[str, torch.Tensor]:
+            from mmdet.structures import DetDataSample
+            from mmengine.structures import InstanceData
+
+            feats, cls_scores, bbox_preds = outputs
+            gts, metas = targets_to_mmdet(targets, feats[0].device)
+            rpn_gts = [InstanceData(bboxes=g.bboxes, labels=torch.zeros_like(g.labels)) for g in gts]
+            losses = _summed(self.rpn_head.loss_by_feat(cls_scores, bbox_preds, rpn_gts, metas))
+            cfg = self.train_cfg.get("rpn_proposal", self.test_cfg.rpn)
+            proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=cfg)
+            samples = [DetDataSample(metainfo=m, gt_instances=g) for g, m in zip(gts, metas)]
+            with building(f"mmdet.{name}"):
+                losses.update(_summed(self.roi_head.loss(tuple(feats), proposals, samples)))
+            return losses
+
+        def decode(self, outputs, targets) -> list:
+            feats, cls_scores, bbox_preds = outputs
+            _, metas = targets_to_mmdet(targets, feats[0].device)
+            proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas,
+                                                      cfg=self.test_cfg.rpn, rescale=False)
+            with building(f"mmdet.{name}"):
+                return self.roi_head.predict_bbox(tuple(feats), metas, proposals, self.roi_head.test_cfg,
+                                                  rescale=False)
+
+    GmlTwoStage.__name__ = GmlTwoStage.__qualname__ = f"Gml{name}"
+    GmlTwoStage.__module__ = "gml_mmdet.models"
+    return GmlTwoStage
