@@ -97,7 +97,7 @@ def test_decode_gives_boxes_in_the_image(host, batch):
         assert bool((pred.scores[:-1] >= pred.scores[1:]).all())  # sorted by score
 
 
-def test_gml_run_faster_rcnn_checkpoint_is_mmdets(host, det_root, tmp_path):
+def test_gml_run_faster_rcnn_and_export_to_mmdet(host, det_root, tmp_path):
     from mmengine.config import ConfigDict
     from mmengine.registry import DefaultScope
 
@@ -116,6 +116,23 @@ def test_gml_run_faster_rcnn_checkpoint_is_mmdets(host, det_root, tmp_path):
     assert type(plain).__name__ == "FasterRCNN"
     state = torch.load(result.best_checkpoint, weights_only=False)["state_dict"]
     plain.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+    # exported as mmdet's own config + weights: mmdet's inference on the PNG = gml's decode of the same image
+    from gml_mmdet.export import export_for_mmdet
+
+    export = export_for_mmdet(result.best_checkpoint, tmp_path / "mm", FRCNN, tuple(tiny(det_root)))
+    assert export.model_type == "FasterRCNN" and export.max_abs_diff == 0.0
+    from mmdet.apis import inference_detector, init_detector
+
+    bundle = build("dataset", cfg.data, "data")
+    mm = init_detector(str(export.config), str(export.weights), device="cpu")
+    theirs = inference_detector(mm, bundle.val.dataset.get_data_info(0)["img_path"]).pred_instances
+    image, target = bundle.val[0]
+    model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+    with torch.no_grad():
+        ours = model.eval().decode(model(image[None]), {k: v[None] for k, v in target.items()})[0]
+    assert len(ours.scores) == len(theirs.scores) > 0
+    torch.testing.assert_close(theirs.bboxes, ours.bboxes, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(theirs.scores, ours.scores, atol=1e-5, rtol=1e-4)
 
 
 def test_kd_step_on_faster_rcnns(host, det_root, tmp_path):
