@@ -97,15 +97,36 @@ def test_decode_gives_boxes_in_the_image(host, batch):
         assert bool((pred.scores[:-1] >= pred.scores[1:]).all())  # sorted by score
 
 
-def test_gml_run_faster_rcnn_and_export_to_mmdet(host, det_root, tmp_path):
+@pytest.fixture(scope="module")
+def trained(det_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("frcnn")
+    cfg = load_config(FRCNN, [*tiny(det_root), f'runtime.work_dir="{work}"'])
+    return cfg, run(cfg)
+
+
+def _mmdet_vs_gml(export, model, bundle):
+    """mmdet's inference on the first val PNG and gml's decode of the same image."""
+    from mmdet.apis import inference_detector, init_detector
+
+    mm = init_detector(str(export.config), str(export.weights), device="cpu")
+    theirs = inference_detector(mm, bundle.val.dataset.get_data_info(0)["img_path"]).pred_instances
+    image, target = bundle.val[0]
+    with torch.no_grad():
+        ours = model.eval().decode(model(image[None]), {k: v[None] for k, v in target.items()})[0]
+    assert len(ours.scores) == len(theirs.scores) > 0
+    torch.testing.assert_close(theirs.bboxes, ours.bboxes, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(theirs.scores, ours.scores, atol=1e-5, rtol=1e-4)
+
+
+def test_gml_run_faster_rcnn_and_export_to_mmdet(host, det_root, trained, tmp_path):
     from mmengine.config import ConfigDict
     from mmengine.registry import DefaultScope
 
+    from gml_mmdet.export import export_for_mmdet
     from gml_mmdet.models import CFG_ATTR
     from gml_mmdet.registries import models
 
-    cfg = load_config(FRCNN, [*tiny(det_root), f'runtime.work_dir="{tmp_path / "w"}"'])
-    result = run(cfg)
+    cfg, result = trained
     assert {"coco/bbox_mAP", "coco/bbox_mAP_50"} <= set(result.metrics) and result.best_checkpoint.is_file()
     summary = json.loads((result.work_dir / "summary.json").read_text())
     assert summary["metrics"]["coco/bbox_mAP"] == result.metrics["coco/bbox_mAP"]
@@ -115,24 +136,39 @@ def test_gml_run_faster_rcnn_and_export_to_mmdet(host, det_root, tmp_path):
         plain = models().build(ConfigDict(copy.deepcopy(getattr(model, CFG_ATTR))))
     assert type(plain).__name__ == "FasterRCNN"
     state = torch.load(result.best_checkpoint, weights_only=False)["state_dict"]
-    plain.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+    state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    plain.load_state_dict(state)
+    model.load_state_dict(state)
     # exported as mmdet's own config + weights: mmdet's inference on the PNG = gml's decode of the same image
-    from gml_mmdet.export import export_for_mmdet
-
     export = export_for_mmdet(result.best_checkpoint, tmp_path / "mm", FRCNN, tuple(tiny(det_root)))
     assert export.model_type == "FasterRCNN" and export.max_abs_diff == 0.0
-    from mmdet.apis import inference_detector, init_detector
+    _mmdet_vs_gml(export, model, build("dataset", cfg.data, "data"))
 
-    bundle = build("dataset", cfg.data, "data")
-    mm = init_detector(str(export.config), str(export.weights), device="cpu")
-    theirs = inference_detector(mm, bundle.val.dataset.get_data_info(0)["img_path"]).pred_instances
-    image, target = bundle.val[0]
-    model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
-    with torch.no_grad():
-        ours = model.eval().decode(model(image[None]), {k: v[None] for k, v in target.items()})[0]
-    assert len(ours.scores) == len(theirs.scores) > 0
-    torch.testing.assert_close(theirs.bboxes, ours.bboxes, atol=1e-3, rtol=1e-4)
-    torch.testing.assert_close(theirs.scores, ours.scores, atol=1e-5, rtol=1e-4)
+
+def test_prune_faster_rcnn_backbone_and_fpn_and_export(host, det_root, trained, tmp_path):
+    pytest.importorskip("gml_prune")
+    from gml_core._internal.config.spec import ComponentSpec
+    from gml_mmdet.export import export_for_mmdet
+
+    config = CONFIGS / "prune_faster_rcnn_r18_digits.toml"
+    overrides = [*tiny(det_root), f'algorithm.model.init_from="{trained[1].best_checkpoint}"', "algorithm.steps=1",
+                 f'runtime.work_dir="{tmp_path / "p"}"']
+    result = run(load_config(config, overrides))
+    assert "coco/bbox_mAP" in result.metrics and result.flops < trained[1].flops * 0.6
+    ckpt = torch.load(result.work_dir / "pruned.pth", weights_only=True)
+    channels, state = ckpt["model_spec"]["channels"], ckpt["state_dict"]
+    assert any(k.startswith("backbone.") for k in channels) and "neck.lateral_convs.0.conv" in channels
+    # laterals cut, FPN outputs whole (they feed the shared RPN conv), RoI head unchanged
+    assert state["neck.fpn_convs.0.conv.weight"].shape[:2] == (32, channels["neck.lateral_convs.0.conv"]) \
+        and channels["neck.lateral_convs.0.conv"] < 32
+    assert state["roi_head.bbox_head.shared_fcs.0.weight"].shape == (128, 32 * 7 * 7)
+    export = export_for_mmdet(result.work_dir / "pruned.pth", tmp_path / "mm", config, tuple(overrides))
+    assert export.model_type.startswith("GmlDetector") and export.max_abs_diff < 1e-4
+    cfg = load_config(config, overrides)
+    spec = ckpt["model_spec"]
+    model = build("model", ComponentSpec(spec["type"], {k: v for k, v in spec.items() if k != "type"}), "m")
+    model.load_state_dict(state)
+    _mmdet_vs_gml(export, model, build("dataset", cfg.data, "data"))
 
 
 def test_kd_step_on_faster_rcnns(host, det_root, tmp_path):
@@ -169,17 +205,12 @@ def test_kd_step_on_faster_rcnns(host, det_root, tmp_path):
     torch.testing.assert_close(label, expected)
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (['algorithm.type="MagnitudePruning"', "algorithm.target_flops=0.5"], "MagnitudePruning \\(pruning\\) does not support two-stage"),
-    (['algorithm.type="IAO"', 'algorithm.quantizer.type="FxQuantizer"'],
-     "IAO \\(quantization-aware training\\) does not support two-stage"),
-])
-def test_pruning_and_qat_refuse_two_stage_detectors(host, det_root, tmp_path, overrides, match):
-    pytest.importorskip("gml_prune")
+def test_qat_refuses_two_stage_detectors(host, det_root, tmp_path):
     pytest.importorskip("gml_qat")
-    cfg = load_config(FRCNN, [*tiny(det_root), *overrides])
+    cfg = load_config(FRCNN, [*tiny(det_root), 'algorithm.type="IAO"', 'algorithm.quantizer.type="FxQuantizer"'])
     bundle = build("dataset", cfg.data, "data")
-    with pytest.raises(GmlUserError, match=f"^algorithm.type: {match} detectors \\(mmdet.FasterRCNN\\)"):
+    with pytest.raises(GmlUserError, match="^algorithm.type: IAO \\(quantization-aware training\\) does not "
+                                           "support two-stage detectors \\(mmdet.FasterRCNN\\)"):
         host.hook.gml_build_algorithm(config=cfg.algorithm, context=BuildContext(bundle.info, cfg.train, tmp_path))
 
 

@@ -98,16 +98,21 @@ def build(config: Any, context: Any) -> Any:
 
 #: plugins whose algorithms trace or rebuild the model's forward (FX, channel dependency analysis)
 _TRACING = {"gml_prune": "pruning", "gml_qat": "quantization-aware training", "gml_nas": "NAS"}
+#: ... of which these work on two-stage detectors: magnitude pruning cuts the backbone and the FPN
+#: laterals only (the FPN outputs feed the RPN head, shared by all levels and kept whole by gml-prune,
+#: so the RoI head outside the traced forward keeps its input width)
+_TWO_STAGE_OK = ("MagnitudePruning",)
 
 
 def _refuse_two_stage(cls: type, config: Any) -> None:
-    """Pruning/QAT/NAS of a two-stage detector: a one-line error (its RoI head is outside the forward)."""
+    """QAT/NAS/DMCP of a two-stage detector: a one-line error (its RoI head is outside the forward)."""
     from .models import TWO_STAGE
 
     name = str(getattr(config.model, "type", "")).partition(".")[2]
     package = cls.__module__.partition(".")[0]
-    if name in TWO_STAGE and package in _TRACING:
+    if name in TWO_STAGE and package in _TRACING and config.type not in _TWO_STAGE_OK:
         raise GmlUserError(f"algorithm.type: {config.type} ({_TRACING[package]}) does not support two-stage "
                            f"detectors (mmdet.{name}): their RoI head runs outside the traced forward; "
                            "accepted: single-stage detectors (mmdet.RetinaNet, FCOS, ATSS, ...), or train/distil "
-                           f"mmdet.{name} with Supervised or TeacherStudentDistillation")
+                           f"mmdet.{name} with Supervised or TeacherStudentDistillation, prune it with "
+                           "MagnitudePruning")

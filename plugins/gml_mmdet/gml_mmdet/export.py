@@ -120,7 +120,7 @@ def _reload_check(config: Path, weights: Path, model: torch.nn.Module, val: Any)
             theirs = (list(feats), *mm.rpn_head(feats))
         else:
             theirs = mm(image[None], mode="tensor")
-    if isinstance(theirs, tuple) and theirs and isinstance(theirs[0], list):
+    if isinstance(theirs, tuple) and theirs and isinstance(theirs[0], (list, tuple)):
         pairs = [(a, b) for xs, ys in zip(ours, theirs) for a, b in zip(xs, ys)]
     else:
         raise GmlUserError(f"{config}: the reloaded mmdet model returned {type(theirs).__name__}")

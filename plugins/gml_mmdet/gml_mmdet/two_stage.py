@@ -30,6 +30,32 @@ def _summed(losses: dict[str, Any]) -> dict[str, torch.Tensor]:
     return {k: sum(v) if isinstance(v, (list, tuple)) else v for k, v in losses.items()}
 
 
+def two_stage_losses(detector: Any, outputs: Any, gts: list, metas: list[dict]) -> dict[str, torch.Tensor]:
+    """RPN + RoI-head losses of ``detector`` (a ``Gml<TwoStage>``) from its forward's outputs."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    feats, cls_scores, bbox_preds = outputs
+    rpn_gts = [InstanceData(bboxes=g.bboxes, labels=torch.zeros_like(g.labels)) for g in gts]
+    losses = _summed(detector.rpn_head.loss_by_feat(cls_scores, bbox_preds, rpn_gts, metas))
+    cfg = detector.train_cfg.get("rpn_proposal", detector.test_cfg.rpn)
+    proposals = detector.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=cfg)
+    samples = [DetDataSample(metainfo=m, gt_instances=g) for g, m in zip(gts, metas)]
+    with building(f"mmdet.{type(detector).__name__[3:]}"):
+        losses.update(_summed(detector.roi_head.loss(tuple(feats), proposals, samples)))
+    return losses
+
+
+def two_stage_predict(detector: Any, outputs: Any, metas: list[dict], rescale: bool) -> list:
+    """Detections (``InstanceData``: bboxes, scores, labels) per image: RPN proposals, then the RoI head."""
+    feats, cls_scores, bbox_preds = outputs
+    proposals = detector.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas,
+                                                  cfg=detector.test_cfg.rpn, rescale=False)
+    with building(f"mmdet.{type(detector).__name__[3:]}"):
+        return detector.roi_head.predict_bbox(tuple(feats), metas, proposals, detector.roi_head.test_cfg,
+                                              rescale=rescale)
+
+
 def two_stage_class(name: str, base: type) -> type:
     """``Gml<name>``: mmdet's two-stage detector ``base`` with ``forward(images) -> (feats, *rpn outputs)``."""
     from .models import targets_to_mmdet
@@ -46,28 +72,12 @@ def two_stage_class(name: str, base: type) -> type:
             return base.forward(self, inputs, data_samples, mode)
 
         def task_losses(self, outputs, targets) -> dict[str, torch.Tensor]:
-            from mmdet.structures import DetDataSample
-            from mmengine.structures import InstanceData
-
-            feats, cls_scores, bbox_preds = outputs
-            gts, metas = targets_to_mmdet(targets, feats[0].device)
-            rpn_gts = [InstanceData(bboxes=g.bboxes, labels=torch.zeros_like(g.labels)) for g in gts]
-            losses = _summed(self.rpn_head.loss_by_feat(cls_scores, bbox_preds, rpn_gts, metas))
-            cfg = self.train_cfg.get("rpn_proposal", self.test_cfg.rpn)
-            proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=cfg)
-            samples = [DetDataSample(metainfo=m, gt_instances=g) for g, m in zip(gts, metas)]
-            with building(f"mmdet.{name}"):
-                losses.update(_summed(self.roi_head.loss(tuple(feats), proposals, samples)))
-            return losses
+            gts, metas = targets_to_mmdet(targets, outputs[0][0].device)
+            return two_stage_losses(self, outputs, gts, metas)
 
         def decode(self, outputs, targets) -> list:
-            feats, cls_scores, bbox_preds = outputs
-            _, metas = targets_to_mmdet(targets, feats[0].device)
-            proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas,
-                                                      cfg=self.test_cfg.rpn, rescale=False)
-            with building(f"mmdet.{name}"):
-                return self.roi_head.predict_bbox(tuple(feats), metas, proposals, self.roi_head.test_cfg,
-                                                  rescale=False)
+            _, metas = targets_to_mmdet(targets, outputs[0][0].device)
+            return two_stage_predict(self, outputs, metas, rescale=False)
 
     GmlTwoStage.__name__ = GmlTwoStage.__qualname__ = f"Gml{name}"
     GmlTwoStage.__module__ = "gml_mmdet.models"
