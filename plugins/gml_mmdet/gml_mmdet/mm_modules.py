@@ -4,7 +4,9 @@ A pruned detector (``gml.PrunedModel``: every block with its own channel count) 
 config of its own; its exported config says ``type='GmlDetector', model=<gml spec>`` and
 ``custom_imports`` this module. gml rebuilds the architecture, mmdet loads the weights and
 runs it like any of its detectors: ``predict`` decodes with the dense head's own
-``predict_by_feat`` (rescaled to the original image), ``loss`` uses its ``loss_by_feat``.
+``predict_by_feat`` (rescaled to the original image), ``loss`` uses its ``loss_by_feat``; a
+two-stage detector (pruned Faster R-CNN) goes through RPN proposals and its RoI head
+(``two_stage``).
 
 Importing this module also installs the mmcv-ops fallback (``gml_mmdet.ops``).
 """

@@ -13,8 +13,8 @@ training - so it runs in ``task_losses`` and ``decode``, which split mmdet's own
 - ``decode``: proposals with ``test_cfg.rpn``, then ``roi_head.predict_bbox`` (``test_cfg.rcnn``).
 
 RoIAlign runs on mmcv's op, i.e. on gml-mmdet's torchvision fallback without compiled mmcv.
-Techniques that trace or rebuild the forward (pruning, QAT) would miss the RoI head, which is
-outside it: they refuse two-stage detectors (``algorithms.build``).
+The RoI head is outside the forward: magnitude pruning (which cuts only the backbone and the FPN
+laterals here) works, QAT/NAS/DMCP would lose or mis-handle it and refuse (``algorithms.build``).
 """
 
 from __future__ import annotations
