@@ -10,6 +10,9 @@ of level 2), so per-level logits can be distilled. The state dict is exactly mmd
 
 ``task_losses(outputs, targets)`` and ``decode(outputs, targets)`` call the head's own
 ``loss_by_feat``/``predict_by_feat`` with gml's padded box targets (see ``datasets``).
+
+Two-stage detectors (``FasterRCNN``) are built here too; their forward, losses and decoding
+are in ``two_stage``.
 """
 
 from __future__ import annotations
@@ -152,8 +155,8 @@ def make_builder(name: str) -> Any:
         given = {"bbox_head": bbox_head, "rpn_head": rpn_head, "roi_head": roi_head}
         for role, value in given.items():
             if (value is None) == (role in heads):
-                need = " and ".join(f"'{h}'" for h in heads)
-                raise GmlUserError(f"model.{role}: mmdet.{name} " + (f"needs {need} tables" if value is None else
+                need = "'rpn_head' and 'roi_head' tables" if len(heads) == 2 else "a 'bbox_head' table"
+                raise GmlUserError(f"model.{role}: mmdet.{name} " + (f"needs {need}" if value is None else
                                    f"has no '{role}' (it takes {need})"))
         for key, value in (("backbone", backbone), ("neck", neck), *given.items(), ("train_cfg", train_cfg),
                            ("test_cfg", test_cfg), ("data_preprocessor", data_preprocessor),
