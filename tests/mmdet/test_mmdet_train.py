@@ -71,8 +71,8 @@ def test_detector_forward_losses_and_unknown_names(host):
     assert "head_out.0.2" in dict(model.named_modules())
     with pytest.raises(ConfigError, match="RetinaNett.*did you mean 'RetinaNet'"):
         build("model", ComponentSpec("mmdet.RetinaNett", {}), "algorithm.model")
-    with pytest.raises(ConfigError, match="FasterRCNN.*single-stage"):
-        build("model", ComponentSpec("mmdet.FasterRCNN", {}), "algorithm.model")
+    with pytest.raises(ConfigError, match="MaskRCNN.*cannot be trained.*single-stage.*FasterRCNN"):
+        build("model", ComponentSpec("mmdet.MaskRCNN", {}), "algorithm.model")
     args = cfg.algorithm.model.args
     with pytest.raises(GmlUserError, match="unknown mmdet backbone 'ResNett'.*did you mean 'ResNet'"):
         build("model", ComponentSpec("mmdet.RetinaNet", {**args, "backbone": {**args["backbone"], "type": "ResNett"}}),

@@ -54,7 +54,7 @@ def test_coco_dataset_by_path_from_an_mmdet_config(host, det_root, tmp_path):
 
 
 def test_unsupported_parts_are_named(host, tmp_path):
-    path = tmp_path / "frcnn.py"
-    path.write_text("_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py']\n")
-    with pytest.raises(ConfigError, match="model.type.*FasterRCNN.*single-stage"):
+    path = tmp_path / "mask_rcnn.py"
+    path.write_text("_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']\n")
+    with pytest.raises(ConfigError, match="model.type.*'MaskRCNN' is not supported.*RetinaNet.*FasterRCNN"):
         load_config(path, [])

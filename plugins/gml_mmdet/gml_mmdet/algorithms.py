@@ -22,6 +22,11 @@ def is_detection(config: Any) -> bool:
     return str(getattr(model, "type", "")).startswith("mmdet.")
 
 
+def is_detector(module: Any) -> bool:
+    """A gml mmdet detector (single- or two-stage): it decodes its outputs with its own head(s)."""
+    return hasattr(module, "decode") and (hasattr(module, "bbox_head") or hasattr(module, "roi_head"))
+
+
 def _detector(algorithm: Any) -> Any:
     return algorithm.mmdet_decoder
 
@@ -37,7 +42,7 @@ class DetectionLossMixin:
         mmdet's methods - a detector rebuilt from the model spec (cached).
         """
         for module in self.model.modules():
-            if hasattr(module, "decode") and hasattr(module, "bbox_head"):
+            if is_detector(module):
                 return module
         cache = self.__dict__.setdefault("_mmdet_decoder", [])
         if not cache:
@@ -48,7 +53,7 @@ class DetectionLossMixin:
 
     def detection_loss(self, outputs: Any, targets: Any) -> torch.Tensor:
         losses = _detector(self).task_losses(outputs, targets)
-        return sum(losses.values())
+        return sum(v for k, v in losses.items() if "loss" in k)  # not the RoI head's accuracy
 
     def loss(self, inputs: torch.Tensor, labels: Any) -> dict[str, torch.Tensor]:
         own_loss = type(self).__mro__[2].loss is not _base_loss()
@@ -87,4 +92,27 @@ def build(config: Any, context: Any) -> Any:
     cls = registry("algorithm").get(config.type)
     if getattr(cls, "inplace_only", False):
         raise GmlUserError(f"algorithm.type: {config.type} does not support mmdet detectors")
+    _refuse_two_stage(cls, config)
     return detection_algorithm(cls)(config, context)
+
+
+#: plugins whose algorithms trace or rebuild the model's forward (FX, channel dependency analysis)
+_TRACING = {"gml_prune": "pruning", "gml_qat": "quantization-aware training", "gml_nas": "NAS"}
+#: ... of which these work on two-stage detectors: magnitude pruning cuts the backbone and the FPN
+#: laterals only (the FPN outputs feed the RPN head, shared by all levels and kept whole by gml-prune,
+#: so the RoI head outside the traced forward keeps its input width)
+_TWO_STAGE_OK = ("MagnitudePruning",)
+
+
+def _refuse_two_stage(cls: type, config: Any) -> None:
+    """QAT/NAS/DMCP of a two-stage detector: a one-line error (its RoI head is outside the forward)."""
+    from .models import TWO_STAGE
+
+    name = str(getattr(config.model, "type", "")).partition(".")[2]
+    package = cls.__module__.partition(".")[0]
+    if name in TWO_STAGE and package in _TRACING and config.type not in _TWO_STAGE_OK:
+        raise GmlUserError(f"algorithm.type: {config.type} ({_TRACING[package]}) does not support two-stage "
+                           f"detectors (mmdet.{name}): their RoI head runs outside the traced forward; "
+                           "accepted: single-stage detectors (mmdet.RetinaNet, FCOS, ATSS, ...), or train/distil "
+                           f"mmdet.{name} with Supervised or TeacherStudentDistillation, prune it with "
+                           "MagnitudePruning")

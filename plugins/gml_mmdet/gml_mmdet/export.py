@@ -4,7 +4,7 @@
 (``{"state_dict", "meta": {"dataset_meta": {"classes"}}}``):
 
 - a plain mmdet detector (supervised, KD student) becomes mmdet's own config
-  (``type='RetinaNet'``, ...): mmdet alone rebuilds it;
+  (``type='RetinaNet'``, ``'FasterRCNN'``, ...): mmdet alone rebuilds it;
 - a ``{"model_spec", "state_dict"}`` file such as a pruned detector becomes ``GmlDetector``
   (``gml_mmdet.mm_modules``, in ``custom_imports``): gml rebuilds the architecture.
 
@@ -115,8 +115,12 @@ def _reload_check(config: Path, weights: Path, model: torch.nn.Module, val: Any)
     image, _ = val[0]
     with torch.no_grad():
         ours = model(image[None])
-        theirs = mm(image[None], mode="tensor")
-    if isinstance(theirs, tuple) and theirs and isinstance(theirs[0], list):
+        if hasattr(mm, "rpn_head"):  # two-stage: FPN features and RPN outputs (mmdet's own tensor mode needs
+            feats = mm.extract_feat(image[None])  # data samples for the RoI head's proposals)
+            theirs = (list(feats), *mm.rpn_head(feats))
+        else:
+            theirs = mm(image[None], mode="tensor")
+    if isinstance(theirs, tuple) and theirs and isinstance(theirs[0], (list, tuple)):
         pairs = [(a, b) for xs, ys in zip(ours, theirs) for a, b in zip(xs, ys)]
     else:
         raise GmlUserError(f"{config}: the reloaded mmdet model returned {type(theirs).__name__}")

@@ -20,8 +20,10 @@ def _head_owner(model: torch.nn.Module) -> Any:
     decoder = getattr(model, "mmdet_decoder", None)
     if decoder is not None:
         return decoder
+    from .algorithms import is_detector
+
     for module in model.modules():
-        if hasattr(module, "decode") and hasattr(module, "bbox_head"):
+        if is_detector(module):
             return module
     raise TypeError(f"{type(model).__name__} holds no gml mmdet detector to decode outputs with")
 

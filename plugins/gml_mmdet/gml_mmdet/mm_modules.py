@@ -4,7 +4,9 @@ A pruned detector (``gml.PrunedModel``: every block with its own channel count) 
 config of its own; its exported config says ``type='GmlDetector', model=<gml spec>`` and
 ``custom_imports`` this module. gml rebuilds the architecture, mmdet loads the weights and
 runs it like any of its detectors: ``predict`` decodes with the dense head's own
-``predict_by_feat`` (rescaled to the original image), ``loss`` uses its ``loss_by_feat``.
+``predict_by_feat`` (rescaled to the original image), ``loss`` uses its ``loss_by_feat``; a
+two-stage detector (pruned Faster R-CNN) goes through RPN proposals and its RoI head
+(``two_stage``).
 
 Importing this module also installs the mmcv-ops fallback (``gml_mmdet.ops``).
 """
@@ -41,7 +43,9 @@ class GmlDetector(BaseDetector):
 
     @property
     def head(self) -> Any:
-        return self._detector[0].bbox_head
+        """The dense head (single-stage) or the RPN head (two-stage)."""
+        det = self._detector[0]
+        return det.rpn_head if hasattr(det, "roi_head") else det.bbox_head
 
     def extract_feat(self, batch_inputs: Any) -> Any:
         return self._detector[0].extract_feat(batch_inputs)
@@ -52,10 +56,20 @@ class GmlDetector(BaseDetector):
     def loss(self, batch_inputs: Any, batch_data_samples: list) -> dict:
         outs = self.model(batch_inputs)
         gts = [s.gt_instances for s in batch_data_samples]
-        return self.head.loss_by_feat(*outs, gts, [s.metainfo for s in batch_data_samples])
+        metas = [s.metainfo for s in batch_data_samples]
+        if hasattr(self._detector[0], "roi_head"):
+            from .two_stage import two_stage_losses
+
+            return two_stage_losses(self._detector[0], outs, gts, metas)
+        return self.head.loss_by_feat(*outs, gts, metas)
 
     def predict(self, batch_inputs: Any, batch_data_samples: list, rescale: bool = True) -> list:
         outs = self.model(batch_inputs)
-        results = self.head.predict_by_feat(*outs, batch_img_metas=[s.metainfo for s in batch_data_samples],
-                                            rescale=rescale)
+        metas = [s.metainfo for s in batch_data_samples]
+        if hasattr(self._detector[0], "roi_head"):
+            from .two_stage import two_stage_predict
+
+            results = two_stage_predict(self._detector[0], outs, metas, rescale)
+        else:
+            results = self.head.predict_by_feat(*outs, batch_img_metas=metas, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results)

@@ -10,6 +10,9 @@ of level 2), so per-level logits can be distilled. The state dict is exactly mmd
 
 ``task_losses(outputs, targets)`` and ``decode(outputs, targets)`` call the head's own
 ``loss_by_feat``/``predict_by_feat`` with gml's padded box targets (see ``datasets``).
+
+Two-stage detectors (``FasterRCNN``) are built here too; their forward, losses and decoding
+are in ``two_stage``.
 """
 
 from __future__ import annotations
@@ -29,12 +32,19 @@ from .ops import building
 CFG_ATTR = "gml_mmdet_cfg"
 #: detectors gml trains: single-stage dense heads (the whole model is one traceable forward)
 DETECTORS = ("RetinaNet", "FCOS", "ATSS", "FSAF", "GFL", "FreeAnchor", "PAA", "VFNet", "TOOD", "AutoAssign")
+#: two-stage detectors gml trains (RPN + RoI head; see ``two_stage``)
+TWO_STAGE = ("FasterRCNN",)
+TRAINABLE = DETECTORS + TWO_STAGE
 _REMOTE = ("http://", "https://", "torchvision://", "open-mmlab://", "modelzoo://")
 _CLASSES: dict[str, Any] = {}
 
 
 def detector_class(name: str) -> Any:
     """``Gml<name>``: mmdet's detector ``name`` with ``forward(images) -> head outputs``."""
+    if name not in _CLASSES and name in TWO_STAGE:
+        from .two_stage import two_stage_class
+
+        _CLASSES[name] = two_stage_class(name, registries.models().get(name))
     if name not in _CLASSES:
         base = registries.models().get(name)
 
@@ -93,7 +103,7 @@ def _check_local_weights(value: Any, path: str) -> None:
 
 def _check_parts(cfg: dict[str, Any]) -> None:
     reg = registries.models()
-    for role in ("backbone", "neck", "bbox_head"):
+    for role in ("backbone", "neck", "bbox_head", "rpn_head", "roi_head"):
         part = cfg.get(role)
         if part is None:
             continue
@@ -117,28 +127,38 @@ def _init_weights_quietly(model: nn.Module) -> None:
 
 
 def _add_taps(model: nn.Module, inputs: int) -> None:
-    levels = len(model.bbox_head.prior_generator.strides)
+    head = model.rpn_head if hasattr(model, "rpn_head") else model.bbox_head
+    levels = len(head.prior_generator.strides)
     with torch.no_grad():
-        outs = model.bbox_head(model.extract_feat(torch.zeros(1, inputs, 64, 64)))
+        outs = head(model.extract_feat(torch.zeros(1, inputs, 64, 64)))
     model.head_out = nn.ModuleList(nn.ModuleList(nn.Identity() for _ in range(levels)) for _ in outs)
 
 
 def make_builder(name: str) -> Any:
     """The gml model builder for ``mmdet.<name>`` (a did-you-mean error for unknown detectors)."""
     reg = registries.models()
-    if name not in DETECTORS:
+    if name not in TRAINABLE:
         if name in reg.module_dict:
-            raise GmlUserError(f"'mmdet.{name}' cannot be trained by gml: gml trains single-stage detectors "
-                               f"{one_of(DETECTORS)} (backbone/neck/bbox_head tables of mmdet's registry)")
-        raise GmlUserError(f"unknown mmdet detector 'mmdet.{name}'{did_you_mean(name, DETECTORS)}; "
-                           f"gml trains {one_of(DETECTORS)}")
+            raise GmlUserError(f"'mmdet.{name}' cannot be trained by gml: gml trains the single-stage detectors "
+                               f"{one_of(DETECTORS)} (backbone/neck/bbox_head tables of mmdet's registry) and "
+                               f"the two-stage {one_of(TWO_STAGE)}")
+        raise GmlUserError(f"unknown mmdet detector 'mmdet.{name}'{did_you_mean(name, TRAINABLE)}; "
+                           f"gml trains {one_of(TRAINABLE)}")
+    heads = ("rpn_head", "roi_head") if name in TWO_STAGE else ("bbox_head",)
 
     @registries.in_mmdet_scope
-    def build(backbone: dict, bbox_head: dict, neck: Optional[dict] = None, train_cfg: Optional[dict] = None,
+    def build(backbone: dict, neck: Optional[dict] = None, bbox_head: Optional[dict] = None,
+              rpn_head: Optional[dict] = None, roi_head: Optional[dict] = None, train_cfg: Optional[dict] = None,
               test_cfg: Optional[dict] = None, data_preprocessor: Optional[dict] = None, init_cfg: Any = None,
               num_classes: Optional[int] = None, in_channels: Optional[int] = None) -> nn.Module:
         cfg: dict[str, Any] = {"type": name}
-        for key, value in (("backbone", backbone), ("neck", neck), ("bbox_head", bbox_head), ("train_cfg", train_cfg),
+        given = {"bbox_head": bbox_head, "rpn_head": rpn_head, "roi_head": roi_head}
+        for role, value in given.items():
+            if (value is None) == (role in heads):
+                need = "'rpn_head' and 'roi_head' tables" if len(heads) == 2 else "a 'bbox_head' table"
+                raise GmlUserError(f"model.{role}: mmdet.{name} " + (f"needs {need}" if value is None else
+                                   f"has no '{role}' (it takes {need})"))
+        for key, value in (("backbone", backbone), ("neck", neck), *given.items(), ("train_cfg", train_cfg),
                            ("test_cfg", test_cfg), ("data_preprocessor", data_preprocessor),
                            ("init_cfg", init_cfg)):
             if value is not None:
@@ -146,7 +166,8 @@ def make_builder(name: str) -> Any:
         _check_parts(cfg)
         _check_local_weights(cfg, "model")
         if num_classes is not None:
-            cfg["bbox_head"]["num_classes"] = num_classes
+            head = cfg["bbox_head"] if "bbox_head" in cfg else cfg["roi_head"].setdefault("bbox_head", {})
+            head["num_classes"] = num_classes
         if in_channels not in (None, 3) and "in_channels" not in cfg["backbone"]:
             cfg["backbone"]["in_channels"] = in_channels
         from mmengine.config import ConfigDict
@@ -167,5 +188,5 @@ def make_builder(name: str) -> Any:
         return model
 
     build.__name__ = f"mmdet.{name}"
-    build.__doc__ = f"mmdet {name} detector for gml (forward returns the dense head's outputs)."
+    build.__doc__ = f"mmdet {name} detector for gml (forward returns the {'RPN' if name in TWO_STAGE else 'dense'} head's outputs)."
     return build

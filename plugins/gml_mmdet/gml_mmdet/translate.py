@@ -17,7 +17,7 @@ from typing import Any
 
 from gml_core.api import ConfigError
 
-from .models import DETECTORS
+from .models import TRAINABLE
 from .registries import SCOPE, strip_scopes
 
 GML_TABLES = ("data", "train", "runtime", "algorithm")
@@ -37,14 +37,14 @@ def is_mmdet_config(config: dict[str, Any]) -> bool:
     if config.get("default_scope") == SCOPE:
         return True
     model = config.get("model")
-    return isinstance(model, dict) and (model.get("_scope_") == SCOPE or model.get("type") in DETECTORS)
+    return isinstance(model, dict) and (model.get("_scope_") == SCOPE or model.get("type") in TRAINABLE)
 
 
 def _model(config: dict[str, Any]) -> dict[str, Any]:
     spec = strip_scopes(config["model"])
-    if spec.get("type") not in DETECTORS:
-        raise ConfigError([("model.type", f"'{spec.get('type')}' is not supported; gml trains the single-stage "
-                                          f"detectors {', '.join(DETECTORS)}")])
+    if spec.get("type") not in TRAINABLE:
+        raise ConfigError([("model.type", f"'{spec.get('type')}' is not supported; gml trains the detectors "
+                                          f"{', '.join(TRAINABLE)}")])
     spec["type"] = f"{SCOPE}.{spec['type']}"
     spec.pop("data_preprocessor", None)
     return spec
