@@ -80,4 +80,5 @@ def export(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], c
     click.echo(f"exported subnet: {s['checkpoint']} (init_from loads it) and {s['torchscript']}")
     click.echo(f"  FLOPs {s['flops'] / 1e6:.3f}M, params {s['params'] / 1e3:.1f}K")
     if not no_eval:
-        click.echo(f"  standalone top-1 {s['accuracy/top1']:.2f}% (TorchScript {s['torchscript_top1']:.2f}%)")
+        click.echo(f"  standalone top-1 {s['accuracy/top1']:.2f}% on the {s['split']} "
+                   f"(TorchScript {s['torchscript_top1']:.2f}%)")

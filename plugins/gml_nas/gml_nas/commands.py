@@ -36,9 +36,9 @@ def subnet_costs(session: Session) -> dict[str, Callable[[dict], float]]:
 
 
 def subnet_scorer(session: Session, search: SearchConfig) -> Callable[[dict], float]:
-    """Top-1 validation accuracy after BN re-calibration on fixed training batches."""
+    """Top-1 accuracy on the search split after BN re-calibration on fixed training batches."""
     calib = session.calib_batches(search.calib_batches, search.seed)
-    val = session.val_loader()
+    val = session.search_loader()
     num_classes = session.bundle.info.num_classes
     model = session.model
 
@@ -65,7 +65,7 @@ def run_search(session: Session, search: SearchConfig, out_dir: Path, resume: bo
                 "arch": space.nest(r["subnet"])} for i, r in enumerate(results)]
     limits = ", ".join(f"{k} <= {v}" for k, v in (("flops", search.flops), ("params", search.params)) if v) or "none"
     header = (f"gml nas search: the {len(entries)} best subnets, best first\nconfig: {session.config.source}\n"
-              f"supernet: {session.checkpoint}\nlimits: {limits}; score: top-1 % on the validation set after BN "
+              f"supernet: {session.checkpoint}\nlimits: {limits}; score: top-1 % on the {session.search_split_name} after BN "
               f"re-calibration ({search.calib_batches} batches); FLOPs count a multiply-add as 2")
     toml_path, json_path = write_results(entries, out_dir, header=header)
     return {"entries": entries, "toml": toml_path, "json": json_path, "evaluated": len(evo.scores)}
@@ -91,7 +91,7 @@ def run_export(session: Session, subnet: dict[str, Any], out_dir: Path, name: st
     summary: dict[str, Any] = {
         "checkpoint": str(out["checkpoint"]), "torchscript": str(out["torchscript"]),
         "flops": count_flops(reloaded, session.input_shape), "params": count_params(reloaded),
-        "arch": session.model.space.nest(subnet),
+        "arch": session.model.space.nest(subnet), "split": session.report_split_name,
     }
     if evaluate:
         summary.update(evaluate_accuracy(reloaded, session.val_loader(), info.num_classes))
