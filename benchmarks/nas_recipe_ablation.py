@@ -10,7 +10,8 @@ optimiser groups, per-epoch cosine lr, ``--epochs``). Then:
 * Spearman rank correlation between those accuracies and FLOPs over 20 random subnets;
 * once, the same 5 architectures trained from scratch with the same data, optimiser and epochs.
 
-Every variant is written to ``--out`` (JSON lines) as soon as it is done.
+Every variant is written to ``--out`` (JSON lines) as soon as it is done; ``--seeds 0,1`` repeats
+all of it per training seed.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_recipe_ablation.py --out work_dirs/bench/nas_recipe.jsonl
 """
@@ -33,6 +34,8 @@ VARIANTS = {
                                                        "algorithm.distill_warmup=0.3"],
     "no decay on BN/bias + labels only (no distillation)": ["algorithm.norm_bias_decay=false",
                                                              'algorithm.model.head.distiller_mode="none"'],
+    "no decay on BN/bias + distil after 60% warm-up": ["algorithm.norm_bias_decay=false",
+                                                       "algorithm.distill_warmup=0.6"],
 }
 
 
@@ -58,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(R.REPO / "configs/nas/bignas_digits.toml"))
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
     parser.add_argument("--random-subnets", type=int, default=20)
     parser.add_argument("--variants", default="", help="comma-separated indices into the variant list (default all)")
     parser.add_argument("--no-scratch", action="store_true")
@@ -68,24 +71,26 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     names = list(VARIANTS)
     chosen = [names[int(i)] for i in args.variants.split(",")] if args.variants else names
-    last = None
-    for name in chosen:
-        t0 = time.time()
-        last = measure(Path(args.config), VARIANTS[name], args.epochs, args.seed, args.random_subnets)
-        line = {"variant": name, "overrides": VARIANTS[name], "epochs": args.epochs, "seed": args.seed,
-                "config": args.config, "train_s": last["train_s"], "rows": last["rows"],
-                "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)}
-        with out.open("a") as f:
-            f.write(json.dumps(line) + "\n")
-        print(json.dumps(line), flush=True)
-    if last is not None and not args.no_scratch:
-        scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
-                                                                    args.epochs, args.seed)} for n, s in last["span"]]
-        line = {"variant": "scratch", "epochs": args.epochs, "seed": args.seed, "config": args.config,
-                "rows": scratch}
-        with out.open("a") as f:
-            f.write(json.dumps(line) + "\n")
-        print(json.dumps(line), flush=True)
+    config = Path(args.config)
+    shown = str(config.resolve().relative_to(R.REPO)) if config.resolve().is_relative_to(R.REPO) else config.name
+    for seed in [int(v) for v in args.seeds.split(",")]:
+        last = None
+        for name in chosen:
+            t0 = time.time()
+            last = measure(config, VARIANTS[name], args.epochs, seed, args.random_subnets)
+            write(out, {"variant": name, "overrides": VARIANTS[name], "epochs": args.epochs, "seed": seed,
+                        "config": shown, "train_s": last["train_s"], "rows": last["rows"],
+                        "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)})
+        if last is not None and not args.no_scratch:
+            scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
+                                                                        args.epochs, seed)} for n, s in last["span"]]
+            write(out, {"variant": "scratch", "epochs": args.epochs, "seed": seed, "config": shown, "rows": scratch})
+
+
+def write(out: Path, line: dict) -> None:
+    with out.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
