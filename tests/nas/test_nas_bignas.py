@@ -128,3 +128,50 @@ def test_residual_branches_start_at_zero():
     assert len(norms) == 2 and all(torch.all(bn.weight == 0) for bn in norms)
     algo = make(BigNAS, BigNASConfig, zero_init_residual=False)
     assert all(torch.all(bn.weight == 1) for bn in algo.model.backbone.residual_branch_norms())
+
+
+def test_distill_warmup_uses_labels_first_then_the_largest_subnet(float64):
+    """Before ``distill_warmup * max_iters`` the smaller subnets learn from the labels, afterwards from the
+    largest subnet's soft predictions (losses against an independent computation on a copy)."""
+    torch.manual_seed(0)
+    algo = make(BigNAS, BigNASConfig, distill_warmup=0.5)
+    reference = copy.deepcopy(algo.model).train()
+    x, y = batches(1)[0]
+    for iteration, distilled in ((4, False), (5, True)):
+        plans = []
+        original = algo.mutator.sandwich
+        algo.mutator.sandwich = lambda n: plans.append(original(n)) or plans[-1]
+        algo.before_train_iter(iteration, 0, 10)
+        losses = algo.loss(x, y)
+        algo.mutator.sandwich = original
+        reference.set_subnet(plans[0][0][1])
+        target = F.softmax(reference(x).detach(), dim=1)
+        reference.set_subnet(plans[0][-1][1])
+        logits = reference(x)
+        expected = (-(target * F.log_softmax(logits, dim=1)).sum(1).mean() if distilled
+                    else F.cross_entropy(logits, y, label_smoothing=0.1))
+        assert abs(losses["loss_min"].item() - expected.item()) < 1e-10
+
+
+def test_no_weight_decay_on_norms_and_biases():
+    """AdamW with zero gradients only decays: conv / linear weights shrink by lr * wd, BN and biases stay."""
+    from gml_core._internal.config.schema import TrainConfig
+    from gml_core._internal.training.optim import make_optimizer
+
+    algo = make(BigNAS, BigNASConfig)
+    groups = algo.optimizer_param_groups()
+    assert sum(len(g["params"]) for g in groups) == len([p for p in algo.parameters() if p.requires_grad])
+    before = {n: p.detach().clone() for n, p in algo.named_parameters()}
+    opt = make_optimizer(groups, TrainConfig(optimizer="AdamW", lr=0.1, weight_decay=0.5))
+    for p in algo.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    modules = dict(algo.named_modules())
+    for name, p in algo.named_parameters():
+        owner = modules[name.rsplit(".", 1)[0]]
+        if isinstance(owner, torch.nn.modules.batchnorm._BatchNorm) or name.endswith("bias"):
+            assert torch.equal(p, before[name]), name
+        else:
+            assert torch.allclose(p, before[name] * (1 - 0.1 * 0.5)), name
+    plain = make(BigNAS, BigNASConfig, norm_bias_decay=True).optimizer_param_groups()
+    assert all(isinstance(p, torch.nn.Parameter) for p in plain)

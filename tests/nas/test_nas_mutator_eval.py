@@ -79,3 +79,17 @@ def test_naive_evaluator_units():
     m = NaiveEvaluator("K", (1, 1, 8, 8)).measure(model)
     assert m["params"] == pytest.approx((4 * 9 + 4 + 144 * 10 + 10) / 1e3)
     assert m["flops"] == pytest.approx(2 * (4 * 9 * 36 + 144 * 10) / 1e3)
+
+
+def test_mutator_draws_follow_torch_seed():
+    """Without an explicit seed the mutator derives its stream from ``torch.manual_seed`` (``runtime.seed``)."""
+    space = build_model(classifier_spec()).space
+
+    def draws(seed):
+        torch.manual_seed(seed)
+        m = StatelessMutator().prepare(space)
+        return [m.random_subnet() for _ in range(5)] + [m.mutate(m.max_subnet(), 0.5)]
+
+    assert draws(11) == draws(11)
+    assert draws(11) != draws(12)
+    assert StatelessMutator(seed=4).seed == 4

@@ -101,3 +101,37 @@ def test_results_files_are_readable_and_validated(tmp_path):
         read_subnet(bad, sp)
     with pytest.raises(GmlUserError, match="rank 9 not available"):
         read_subnet(toml_path, sp, rank=9)
+
+
+def test_candidates_spend_the_budget():
+    """Every scored candidate lies in [min_ratio * limit, limit]; min_ratio = 0 admits everything under it."""
+    evo = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=3, min_ratio=0.9))
+    evo.run()
+    assert evo.scores and all(0.9 * LIMIT <= COSTS["flops"](evo.subnets[k]) <= LIMIT for k in evo.scores)
+    loose = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=3, min_ratio=0.0))
+    loose.run()
+    assert min(COSTS["flops"](loose.subnets[k]) for k in loose.scores) < 0.9 * LIMIT
+    # a limit above the largest subnet (cost 84) counts from the largest subnet's cost
+    big = EvolutionSearch(space(), score, COSTS, {"flops": 1000.0}, config(generations=1, min_ratio=0.9))
+    big.run()
+    assert all(COSTS["flops"](big.subnets[k]) >= 0.9 * 84 for k in big.scores)
+    with pytest.raises(ConfigError, match="algorithm.search.min_ratio"):
+        SearchConfig(min_ratio=1.5)
+
+
+def test_pareto_front_against_brute_force():
+    import random
+
+    from gml_nas.search import pareto_front
+
+    rng = random.Random(0)
+    points = [{"flops": rng.randint(0, 30), "score": rng.randint(0, 20), "id": i} for i in range(200)]
+    front = pareto_front(points)
+
+    def dominated(p):
+        return any(q["flops"] <= p["flops"] and q["score"] >= p["score"] and
+                   (q["flops"] < p["flops"] or q["score"] > p["score"]) for q in points)
+
+    expected = {(p["flops"], p["score"]) for p in points if not dominated(p)}
+    assert {(p["flops"], p["score"]) for p in front} == expected
+    assert [p["flops"] for p in front] == sorted(p["flops"] for p in front)

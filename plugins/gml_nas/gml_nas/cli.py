@@ -30,12 +30,14 @@ def _common(fn):
 @click.option("--generations", type=int, default=None)
 @click.option("--top-k", type=int, default=None)
 @click.option("--seed", type=int, default=None)
+@click.option("--min-ratio", type=float, default=None,
+              help="Candidates use at least this share of each limit (default: algorithm.search.min_ratio).")
 @click.option("--out", default=None, help="Output folder (default: <work_dir>/search).")
 @click.option("--resume", is_flag=True, help="Continue from <out>/search_state.json.")
 def search(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], checkpoint: Optional[str],
            trust_checkpoint: bool, flops: Optional[str], params: Optional[str], population_size: Optional[int],
-           generations: Optional[int], top_k: Optional[int], seed: Optional[int], out: Optional[str],
-           resume: bool) -> None:
+           generations: Optional[int], top_k: Optional[int], seed: Optional[int], min_ratio: Optional[float],
+           out: Optional[str], resume: bool) -> None:
     """Evolution search of CONFIG's trained supernet under FLOPs / params limits."""
     import attrs
 
@@ -44,7 +46,7 @@ def search(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], c
 
     session = open_session(config, cfg_options, work_dir, checkpoint, trust_checkpoint)
     changes = dict(flops=flops, params=params, population_size=population_size, generations=generations,
-                   top_k=top_k, seed=seed)
+                   top_k=top_k, seed=seed, min_ratio=min_ratio)
     search_cfg = attrs.evolve(session.config.algorithm.search, **{k: v for k, v in changes.items() if v is not None})
     out_dir = Path(out) if out else session.work_dir / "search"
     result = run_search(session, search_cfg, out_dir, resume, log=lambda m: click.echo(f"search: {m}"))
@@ -53,6 +55,8 @@ def search(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], c
         click.echo(f"  #{e['rank']}: top-1 {e['score']:.2f}%  FLOPs {e['flops'] / 1e6:.3f}M  "
                    f"params {e['params'] / 1e3:.1f}K")
     click.echo(f"best subnets: {result['toml']} (and {result['json'].name})")
+    click.echo(f"accuracy-vs-FLOPs front ({len(result['front'])} subnets): "
+               f"{', '.join(str(p) for p in result['front_files'])}")
 
 
 @nas.command("export")
@@ -80,4 +84,5 @@ def export(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], c
     click.echo(f"exported subnet: {s['checkpoint']} (init_from loads it) and {s['torchscript']}")
     click.echo(f"  FLOPs {s['flops'] / 1e6:.3f}M, params {s['params'] / 1e3:.1f}K")
     if not no_eval:
-        click.echo(f"  standalone top-1 {s['accuracy/top1']:.2f}% (TorchScript {s['torchscript_top1']:.2f}%)")
+        click.echo(f"  standalone top-1 {s['accuracy/top1']:.2f}% on the {s['split']} "
+                   f"(TorchScript {s['torchscript_top1']:.2f}%)")

@@ -36,9 +36,9 @@ def subnet_costs(session: Session) -> dict[str, Callable[[dict], float]]:
 
 
 def subnet_scorer(session: Session, search: SearchConfig) -> Callable[[dict], float]:
-    """Top-1 validation accuracy after BN re-calibration on fixed training batches."""
+    """Top-1 accuracy on the search split after BN re-calibration on fixed training batches."""
     calib = session.calib_batches(search.calib_batches, search.seed)
-    val = session.val_loader()
+    val = session.search_loader()
     num_classes = session.bundle.info.num_classes
     model = session.model
 
@@ -65,10 +65,47 @@ def run_search(session: Session, search: SearchConfig, out_dir: Path, resume: bo
                 "arch": space.nest(r["subnet"])} for i, r in enumerate(results)]
     limits = ", ".join(f"{k} <= {v}" for k, v in (("flops", search.flops), ("params", search.params)) if v) or "none"
     header = (f"gml nas search: the {len(entries)} best subnets, best first\nconfig: {session.config.source}\n"
-              f"supernet: {session.checkpoint}\nlimits: {limits}; score: top-1 % on the validation set after BN "
+              f"supernet: {session.checkpoint}\nlimits: {limits}; score: top-1 % on the {session.search_split_name} after BN "
               f"re-calibration ({search.calib_batches} batches); FLOPs count a multiply-add as 2")
     toml_path, json_path = write_results(entries, out_dir, header=header)
-    return {"entries": entries, "toml": toml_path, "json": json_path, "evaluated": len(evo.scores)}
+    front = [{"score": round(r["score"], 4), "flops": int(r["flops"]), "params": int(r["params"]),
+              "arch": space.nest(r["subnet"])} for r in evo.front("flops")]
+    front_files = write_front(front, out_dir, f"accuracy-vs-FLOPs front of the {len(evo.scores)} scored candidates "
+                              f"(top-1 % on the {session.search_split_name})")
+    return {"entries": entries, "toml": toml_path, "json": json_path, "evaluated": len(evo.scores),
+            "front": front, "front_files": front_files}
+
+
+def write_front(front: list[dict[str, Any]], out_dir: Path, title: str) -> list[Path]:
+    """``front.json``, ``front.md`` (a table) and, with matplotlib installed, ``front.png``."""
+    rows = [f"| {i + 1} | {p['flops'] / 1e6:.3f} | {p['params'] / 1e3:.1f} | {p['score']:.2f} |"
+            for i, p in enumerate(front)]
+    table = "\n".join([f"{title}\n", "| # | MFLOPs | K params | top-1 % |", "|---:|---:|---:|---:|", *rows]) + "\n"
+    paths = [atomic_write_text(out_dir / "front.json", json.dumps({"title": title, "front": front}, indent=2)),
+             atomic_write_text(out_dir / "front.md", table)]
+    try:
+        import matplotlib
+    except ImportError:
+        return paths
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from gml_core.api import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot([p["flops"] / 1e6 for p in front], [p["score"] for p in front], "o-")
+    ax.set_xlabel("MFLOPs (a multiply-add = 2 FLOPs)")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title(title, fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    paths.append(atomic_write_bytes(out_dir / "front.png", buf.getvalue()))
+    return paths
 
 
 def resolve_subnet(session: Session, subnet: str, rank: int = 1) -> dict[str, Any]:
@@ -91,7 +128,7 @@ def run_export(session: Session, subnet: dict[str, Any], out_dir: Path, name: st
     summary: dict[str, Any] = {
         "checkpoint": str(out["checkpoint"]), "torchscript": str(out["torchscript"]),
         "flops": count_flops(reloaded, session.input_shape), "params": count_params(reloaded),
-        "arch": session.model.space.nest(subnet),
+        "arch": session.model.space.nest(subnet), "split": session.report_split_name,
     }
     if evaluate:
         summary.update(evaluate_accuracy(reloaded, session.val_loader(), info.num_classes))

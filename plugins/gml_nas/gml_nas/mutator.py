@@ -23,10 +23,16 @@ def dist_ready() -> bool:
 
 
 class StatelessMutator:
-    """Random, max, min, mutate and crossover sampling; ``seed`` makes the draws reproducible."""
+    """Random, max, min, mutate and crossover sampling; ``seed`` makes the draws reproducible.
+
+    Without ``seed`` the draws derive from torch's seed (``torch.initial_seed()``), which
+    ``gml run`` sets from ``runtime.seed`` before building the algorithm: the same
+    ``runtime.seed`` samples the same subnets.
+    """
 
     def __init__(self, seed: Optional[int] = None):
-        self.rng = random.Random(seed)
+        self.seed = int(torch.initial_seed()) if seed is None else int(seed)
+        self.rng = random.Random(self.seed)
         self.space: Optional[SearchSpace] = None
 
     def prepare(self, space: SearchSpace) -> "StatelessMutator":

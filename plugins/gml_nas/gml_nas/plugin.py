@@ -32,6 +32,11 @@ def gml_register_model(register):
 
 
 @hookimpl
+def gml_register_dataset(register):
+    register("search_split", "gml_nas.data:search_split")
+
+
+@hookimpl
 def gml_on_evaluate(algorithm, iteration, epoch, metrics):
     """After each validation, a NAS algorithm with ``search_eval_cfg`` evaluates its listed subnets."""
     hook = getattr(algorithm, "on_validation", None)

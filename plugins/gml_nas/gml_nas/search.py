@@ -1,6 +1,10 @@
 """Evolution search over a flat search space under FLOPs / params limits, resumable.
 
-Generation 0 is the largest and the smallest subnet (when they fit the limits) and
+Candidates must spend the budget: a limit ``L`` on a cost admits subnets whose cost lies in
+``[min_ratio * min(L, cost of the largest subnet), L]`` (``min_ratio`` 0.85 by default; 0 admits
+everything under ``L``), since on a well-trained supernet a larger subnet under the limit is the
+better one and the interesting trade-offs sit at the constraint.
+Generation 0 is the largest and the smallest subnet (when they fit) and
 random subnets that fit, ``population_size`` in all. After
 scoring a generation, the ``top_k`` best subnets seen so far survive; the next
 generation is made of crossovers of two survivors (``crossover_ratio`` of it)
@@ -34,6 +38,7 @@ class EvolutionSearch:
                  log: Callable[[str], None] = lambda _: None):
         self.space, self.score_fn, self.cost_fns = space, score, dict(cost_fns)
         self.limits = {k: v for k, v in limits.items() if v is not None}
+        self.floors: dict[str, float] = {}
         self.config = config
         self.mutator = StatelessMutator(config.seed).prepare(space)
         self.state_file = state_file
@@ -52,9 +57,16 @@ class EvolutionSearch:
             self.subnets[key] = dict(subnet)
         return self.costs[key]
 
+    def _set_floors(self) -> None:
+        largest = self._cost(self.space.max())
+        self.floors = {name: self.config.min_ratio * min(limit, largest[name]) for name, limit in self.limits.items()}
+
     def fits(self, subnet: Subnet) -> bool:
+        """Within every limit and at least at its floor (``min_ratio``)."""
+        if len(self.floors) != len(self.limits):
+            self._set_floors()
         cost = self._cost(subnet)
-        return all(cost[name] <= limit for name, limit in self.limits.items())
+        return all(self.floors[name] <= cost[name] <= limit for name, limit in self.limits.items())
 
     def _draw(self, make: Callable[[], Subnet], n: int, taken: set[str]) -> list[str]:
         out: list[str] = []
@@ -77,9 +89,9 @@ class EvolutionSearch:
         taken.update(keys)
         keys += self._draw(self.mutator.random_subnet, self.config.population_size - len(keys), taken)
         if not keys:
-            limits = ", ".join(f"{k} <= {v:g}" for k, v in self.limits.items())
+            limits = ", ".join(f"{self.floors[k]:g} <= {k} <= {v:g}" for k, v in self.limits.items())
             smallest = self._cost(self.space.min())
-            raise GmlUserError(f"no subnet within {limits} found in {self.config.max_sample_tries} random draws; "
+            raise GmlUserError(f"no subnet within {limits} found in {self.config.max_sample_tries} random draws (lower min_ratio to widen the band); "
                                f"the smallest subnet has {', '.join(f'{k} {v:g}' for k, v in smallest.items())}")
         return keys
 
@@ -126,6 +138,11 @@ class EvolutionSearch:
     def results(self) -> list[dict[str, Any]]:
         return [{"subnet": self.subnets[k], "score": self.scores[k], **self.costs[k]} for k in self.top()]
 
+    def front(self, cost: str = "flops") -> list[dict[str, Any]]:
+        """The scored candidates no other scored candidate beats at lower or equal ``cost``, cheapest first."""
+        points = [{"subnet": self.subnets[k], "score": self.scores[k], **self.costs[k]} for k in self.scores]
+        return pareto_front(points, cost)
+
     # -- state ------------------------------------------------------------------------
     def _save(self) -> None:
         if self.state_file is None:
@@ -135,7 +152,7 @@ class EvolutionSearch:
             "candidates": {k: {"subnet": self.subnets[k], "costs": self.costs[k], "score": self.scores.get(k)}
                            for k in self.subnets},
             "rng": _rng_to_json(self.mutator.rng.getstate()),
-            "limits": self.limits, "space": self.space.keys(),
+            "limits": self.limits, "min_ratio": self.config.min_ratio, "space": self.space.keys(),
         }
         atomic_write_text(self.state_file, json.dumps(state))
 
@@ -147,9 +164,9 @@ class EvolutionSearch:
             raise GmlUserError(f"{path}: cannot read the search state ({exc}); delete it or drop --resume") from None
         if state.get("space") != self.space.keys():
             raise GmlUserError(f"{path}: the search state belongs to another search space; delete it or drop --resume")
-        if state.get("limits") != self.limits:
+        if state.get("limits") != self.limits or state.get("min_ratio", self.config.min_ratio) != self.config.min_ratio:
             raise GmlUserError(f"{path}: the search state used limits {state.get('limits')}, now {self.limits}; "
-                               "use the same limits or drop --resume")
+                               "use the same limits (and min_ratio) or drop --resume")
         for key, cand in state["candidates"].items():
             self.subnets[key] = cand["subnet"]
             self.costs[key] = cand["costs"]
@@ -185,6 +202,16 @@ def random_search(space: SearchSpace, score: Callable[[Subnet], float], cost_fns
     return best
 
 
+def pareto_front(points: list[dict[str, Any]], cost: str = "flops", score: str = "score") -> list[dict[str, Any]]:
+    """Points not dominated in (lower ``cost``, higher ``score``): sorted by cost, each strictly better than
+    every cheaper one kept."""
+    out: list[dict[str, Any]] = []
+    for p in sorted(points, key=lambda p: (p[cost], -p[score])):
+        if not out or p[score] > out[-1][score]:
+            out.append(p)
+    return out
+
+
 def _costs_text(costs: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v:,.0f}" for k, v in costs.items())
 
@@ -197,4 +224,4 @@ def _rng_from_json(data: Any) -> Any:
     return (data[0], tuple(data[1]), data[2])
 
 
-__all__ = ["EvolutionSearch", "random_search"]
+__all__ = ["EvolutionSearch", "pareto_front", "random_search"]

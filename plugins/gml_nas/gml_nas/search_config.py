@@ -30,8 +30,9 @@ class SearchConfig:
     Each generation makes ``crossover_ratio`` of its children by crossover of two
     survivors and the rest by mutating one (each key re-sampled with
     ``mutation_prob``). Candidates must fit ``flops`` and ``params`` (upper limits
-    such as ``"2M"``; FLOPs count a multiply-add as 2). Scores are top-1 accuracy
-    on the validation set (``val_batches``; -1 all) after BN re-calibration on
+    such as ``"2M"``; FLOPs count a multiply-add as 2) and use at least ``min_ratio`` of
+    each (of the largest subnet's cost when that is below the limit). Scores are top-1 accuracy
+    on the search split (``val_batches``; -1 all; the validation split without ``search_split`` data) after BN re-calibration on
     ``calib_batches`` training batches.
     """
 
@@ -46,6 +47,7 @@ class SearchConfig:
     val_batches: int = -1
     max_sample_tries: int = 500
     seed: int = 0
+    min_ratio: float = 0.85
 
     def __attrs_post_init__(self) -> None:
         problems = []
@@ -54,7 +56,7 @@ class SearchConfig:
                 problems.append((f"algorithm.search.{key}", f"must be at least 1, got {getattr(self, key)}"))
         if self.top_k > self.population_size:
             problems.append(("algorithm.search.top_k", f"{self.top_k} exceeds population_size {self.population_size}"))
-        for key in ("mutation_prob", "crossover_ratio"):
+        for key in ("mutation_prob", "crossover_ratio", "min_ratio"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 problems.append((f"algorithm.search.{key}", f"must be in [0, 1], got {getattr(self, key)}"))
         if problems:

@@ -38,7 +38,27 @@ class Session:
         return list(loader) if n < 0 else list(itertools.islice(loader, n))
 
     def val_loader(self) -> DataLoader:
+        """The split results are reported on (the test split under ``data.type = "search_split"``)."""
         return DataLoader(self.bundle.val, batch_size=self.config.train.val_batch_size, shuffle=False)
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the data has a search split of its own (``search_split``)."""
+        return getattr(self.bundle, "search", None) is not None
+
+    def search_loader(self) -> DataLoader:
+        """The split the search scores candidates on: the held-out search split, else the validation split."""
+        data = self.bundle.search if self.held_out else self.bundle.val
+        return DataLoader(data, batch_size=self.config.train.val_batch_size, shuffle=False)
+
+    @property
+    def search_split_name(self) -> str:
+        return "search split (held out of training)" if self.held_out else "validation split"
+
+    @property
+    def report_split_name(self) -> str:
+        """Where standalone figures come from; says so when the search saw the same images."""
+        return "test split" if self.held_out else "validation split (the search scored on it too: optimistic)"
 
 
 def open_session(config_path: str, overrides: Sequence[str] = (), work_dir: Optional[str] = None,

@@ -31,6 +31,7 @@ class OneShotConfig(AlgorithmConfig):
     mutator: ComponentSpec = component_field("mutator", default=ComponentSpec("StatelessMutator", {}))
     drop_ratio: float = attrs.field(default=0.0, validator=_ratio("drop_ratio"))
     val_calib_batches: int = 10
+    norm_bias_decay: bool = False
     search_eval_cfg: Optional[DynamicEvalConfig] = None
     search: SearchConfig = attrs.field(factory=SearchConfig)
 
@@ -87,6 +88,17 @@ class OneShotNAS(GmlAlgorithm):
         """The largest subnet, exported as a static model (what the run summary counts)."""
         self.activate(self.model.space.max())
         return self.model.export().eval()
+
+    def optimizer_param_groups(self) -> Any:
+        """Weight decay on conv / linear weights only; BatchNorm scales and shifts and biases are
+        not decayed unless ``norm_bias_decay`` (the usual no-bias-decay practice: decay would pull the
+        zero-initialised residual scales and the BN parameters every subnet shares towards 0)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.config.norm_bias_decay:
+            return params
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]
+        return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
     # -- lifecycle --------------------------------------------------------------------
     def before_train(self, run: Any) -> None:

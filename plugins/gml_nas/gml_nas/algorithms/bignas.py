@@ -10,6 +10,11 @@ optimiser steps once. Only the largest subnet updates BatchNorm running
 statistics; the others are re-calibrated when evaluated. As in the paper, every residual
 branch starts at zero (its last BatchNorm scale is 0, ``zero_init_residual``), so a block
 is initially the identity whatever the subnet's depth.
+
+``distill_warmup`` (a fraction of the training iterations, default 0 = the paper's
+recipe) lets the smaller subnets learn from the labels until the largest subnet's
+predictions are worth imitating: at a small budget, distilling from a nearly uniform
+teacher from the first step slows every subnet down (benchmarks/nas_recipe_ablation.py).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class BigNASConfig(OneShotConfig):
     strategy: str = "sandwich4"
     drop_path_ratio: float = attrs.field(default=0.0, validator=_ratio("drop_path_ratio"))
     zero_init_residual: bool = True
+    distill_warmup: float = attrs.field(default=0.0, validator=_ratio("distill_warmup"))
 
     def __attrs_post_init__(self) -> None:
         sandwich_size(self.strategy)
@@ -57,6 +63,7 @@ class BigNAS(OneShotNAS):
     def __init__(self, config: BigNASConfig, context: Any):
         super().__init__(config, context)
         self.num_subnets = sandwich_size(config.strategy)
+        self._distill = config.distill_warmup == 0.0
         if config.zero_init_residual and not config.model.args.get("init_from"):
             with torch.no_grad():
                 for bn in self.model.backbone.residual_branch_norms():
@@ -64,6 +71,10 @@ class BigNAS(OneShotNAS):
 
     def drop_settings(self, largest: bool) -> tuple[float, float]:
         return (self.config.drop_ratio, self.config.drop_path_ratio) if largest else (0.0, 0.0)
+
+    def before_train_iter(self, iteration: int, epoch: int, max_iters: int) -> None:
+        super().before_train_iter(iteration, epoch, max_iters)
+        self._distill = iteration >= self.config.distill_warmup * max_iters
 
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Losses of one sandwich without stepping (for callers that use ``mode="loss"``)."""
@@ -82,8 +93,10 @@ class BigNAS(OneShotNAS):
                 if largest:
                     loss = head.label_loss(logits, labels)
                     teacher = logits.detach()
-                else:
+                elif self._distill:
                     loss = head.distill_loss(logits, teacher, labels)
+                else:
+                    loss = head.label_loss(logits, labels)
                 name = "loss_max" if largest else ("loss_min" if kind == "min" else f"loss_random{i - 1}")
                 if backward is not None:
                     backward(loss)

@@ -1,0 +1,120 @@
+"""gml-nas: does the evolution search spend its budget and beat random sampling?
+
+Trains the supernet of ``--config`` in-process (as ``gml run`` does; ``--epochs``), then for each
+FLOPs budget runs ``gml nas search``'s evolution (scores: top-1 on the held-out search split after BN
+re-calibration; ``algorithm.search`` settings of the config) and draws ``--random`` random subnets under
+the same budget, scored the same way. Reported on the **test split**, which neither saw: the chosen
+subnet, the random subnet the search split would have picked, and the best random subnet by test
+accuracy itself (an oracle). Also the share of the budget used and the accuracy-vs-FLOPs front.
+
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_search_budget.py --out work_dirs/bench/nas_search_budget.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nas_recipe as R  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/nas/bignas_digits.toml")
+    parser.add_argument("--epochs", type=int, default=0, help="supernet epochs (default: the config's)")
+    parser.add_argument("--budgets", default="0.5M,1M,1.5M")
+    parser.add_argument("--random", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="work_dirs/bench/nas_search_budget.json")
+    args = parser.parse_args()
+
+    import attrs
+
+    from gml_core.api import parse_count
+    from gml_nas.commands import subnet_costs, subnet_scorer
+    from gml_nas.mutator import StatelessMutator
+    from gml_nas.search import EvolutionSearch, random_search
+    from gml_nas.session import Session
+
+    cfg, bundle = R.load(R.REPO / args.config)
+    epochs = args.epochs or cfg.train.epochs
+    algo, seconds = R.train_supernet(cfg, bundle, epochs, args.seed)
+    algo.eval()
+    session = Session(cfg, algo, bundle, Path("."), Path("."))
+    if not session.held_out:
+        raise SystemExit(f"{args.config}: needs data.type = \"search_split\" (a held-out search split)")
+    search_cfg = cfg.algorithm.search
+    costs = subnet_costs(session)
+    score = subnet_scorer(session, search_cfg)
+    calib = session.calib_batches(search_cfg.calib_batches, search_cfg.seed)
+
+    def test_top1(subnet: dict) -> float:
+        return R.supernet_accuracy(algo, subnet, calib, bundle.val)
+
+    rows = []
+    with torch.no_grad():
+        for budget in args.budgets.split(","):
+            limit = parse_count(budget)
+            evo = EvolutionSearch(algo.model.space, score, costs, {"flops": limit},
+                                  attrs.evolve(search_cfg, seed=args.seed))
+            best = evo.run()[0]
+            picked = random_search(algo.model.space, score, costs, {"flops": limit}, args.random, seed=args.seed + 1)
+            mut, seen, randoms = StatelessMutator(args.seed + 1).prepare(algo.model.space), set(), []
+            for _ in range(20000):
+                if len(randoms) >= args.random:
+                    break
+                s = mut.random_subnet()
+                key = json.dumps(s, sort_keys=True)
+                if key not in seen and costs["flops"](s) <= limit:
+                    seen.add(key)
+                    randoms.append(s)
+            oracle = max(test_top1(s) for s in randoms)
+            row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores),
+                   "searched": {"mflops": best["flops"] / 1e6, "budget_used": best["flops"] / limit,
+                                "search_top1": best["score"], "test_top1": test_top1(best["subnet"])},
+                   "random_picked_on_search_split": {"mflops": picked["flops"] / 1e6,
+                                                     "budget_used": picked["flops"] / limit,
+                                                     "search_top1": picked["score"],
+                                                     "test_top1": test_top1(picked["subnet"])},
+                   "random_best_on_test_oracle": oracle,
+                   "front": [{"mflops": p["flops"] / 1e6, "search_top1": p["score"]} for p in evo.front()]}
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "front"}), flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"config": args.config, "epochs": epochs, "supernet_training_s": round(seconds, 1),
+                               "random": args.random, "rows": rows}, indent=2))
+    plot(rows, out.with_suffix(".png"), args.config)
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
+def plot(rows: list[dict], path: Path, config: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for row in rows:
+        front = row["front"]
+        line, = ax.plot([p["mflops"] for p in front], [p["search_top1"] for p in front], "o-", ms=3,
+                        label=f"front under {row['budget']} (search split)")
+        ax.axvline(row["limit"] / 1e6, color=line.get_color(), ls=":", lw=1)
+        ax.plot(row["searched"]["mflops"], row["searched"]["test_top1"], "*", ms=11, color=line.get_color())
+    ax.plot([], [], "k*", label="chosen subnet, test split")
+    ax.set_xlabel("MFLOPs (a multiply-add = 2 FLOPs)")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title(f"evolution search under FLOPs budgets ({Path(config).name})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
