@@ -69,6 +69,7 @@ L1 = DATA + """
 type = "MagnitudePruning"
 criterion = "l1"
 allocation = "uniform"
+round_to = 1
 target_flops = {target}
 steps = {epochs}
 step_interval = 1

@@ -9,7 +9,8 @@ Params and FLOPs come from ``gml_core.api`` (torch's flop counter) for every mod
 Latency: for each batch size, ``--rounds`` rounds; in each round every model (original and pruned,
 order rotated each round) runs ``--warmup`` forward passes and then ``--repeats`` timed ones, and
 contributes their median; the figure is the median over rounds. ``torch.inference_mode``,
-``--threads`` intra-op threads.
+``--threads`` intra-op threads. Both the wall time and the thread's CPU time are recorded; on a
+loaded shared machine the CPU time is the stable one (single thread: all work runs in it).
 
     OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --threads 1 --out work_dirs/bench_prune_tv.json
     OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --models densenet121 efficientnet_b0 \
@@ -68,22 +69,27 @@ def tp_prune(model: nn.Module, shape: list[int], target: float, round_to: int | 
 
 @torch.inference_mode()
 def latencies(models: dict[str, nn.Module], shape: list[int], rounds: int, repeats: int, warmup: int) -> dict:
-    """``{name: median over rounds of the per-round median ms}``, models interleaved (order rotated)."""
+    """``{"wall"|"cpu": {name: median over rounds of the per-round median ms}}``, models interleaved
+    (order rotated each round). ``cpu`` is the calling thread's CPU time (``time.thread_time``): with
+    one intra-op thread all work runs there, and it is far less disturbed by other jobs on a shared
+    machine than wall time."""
     x = torch.randn(*shape)
     names = list(models)
-    per: dict[str, list[float]] = {k: [] for k in names}
+    per = {clock: {k: [] for k in names} for clock in ("wall", "cpu")}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
             model = models[name]
             for _ in range(warmup):
                 model(x)
-            times = []
+            wall, cpu = [], []
             for _ in range(repeats):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 model(x)
-                times.append(time.perf_counter() - start)
-            per[name].append(1000 * statistics.median(times))
-    return {k: statistics.median(v) for k, v in per.items()}
+                wall.append(time.perf_counter() - start)
+                cpu.append(time.thread_time() - start_cpu)
+            per["wall"][name].append(1000 * statistics.median(wall))
+            per["cpu"][name].append(1000 * statistics.median(cpu))
+    return {clock: {k: statistics.median(v) for k, v in d.items()} for clock, d in per.items()}
 
 
 def exports(model: nn.Module, shape: list[int]) -> bool:
@@ -147,28 +153,30 @@ def main() -> None:
                    "prune_s": seconds[method]}
             row["flops_ratio"] = row["flops"] / ref["flops"]
             for b in args.batches:
-                row[f"latency_b{b}_ms"] = lat[b][method]
-                row[f"latency_b{b}_ratio"] = lat[b][method] / lat[b]["original"]
+                for clock in ("cpu", "wall"):
+                    row[f"{clock}_b{b}_ms"] = lat[b][clock][method]
+                    row[f"{clock}_b{b}_ratio"] = lat[b][clock][method] / lat[b][clock]["original"]
             if args.export_check:
                 row["torch_export"] = exports(m, shape)
             rows.append(row)
         for method, note in notes.items():
             rows.append({"model": name, "method": method, "note": note})
-    lat_cols = " | ".join(f"b{b} ms | b{b} ratio" for b in args.batches)
+    lat_cols = " | ".join(f"b{b} CPU ms | b{b} ratio (CPU) | b{b} ratio (wall)" for b in args.batches)
     exp = " torch.export |" if args.export_check else ""
     print(f"| model | method | params (M) | FLOPs (G) | FLOPs ratio | {lat_cols} | prune s |{exp}")
-    print("|---|---|---:|---:|---:|" + "---:|---:|" * len(args.batches) + "---:|" + ("---|" if exp else ""))
+    print("|---|---|---:|---:|---:|" + "---:|---:|---:|" * len(args.batches) + "---:|" + ("---|" if exp else ""))
     for r in rows:
         if "note" in r:
             print(f"| {r['model']} | {r['method']} | {r['note']} |")
             continue
-        lats = " | ".join(f"{r[f'latency_b{b}_ms']:.2f} | {r[f'latency_b{b}_ratio']:.3f}" for b in args.batches)
+        lats = " | ".join(f"{r[f'cpu_b{b}_ms']:.1f} | {r[f'cpu_b{b}_ratio']:.3f} | {r[f'wall_b{b}_ratio']:.3f}"
+                          for b in args.batches)
         print(f"| {r['model']} | {r['method']} | {r['params'] / 1e6:.2f} | {r['flops'] / 1e9:.3f} | "
               f"{r['flops_ratio']:.3f} | {lats} | {r['prune_s']:.1f} |"
               + (f" {'yes' if r['torch_export'] else 'no'} |" if exp else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), input {args.size}x{args.size}, "
           f"batches {args.batches}, {args.rounds} interleaved rounds x ({args.warmup} warm-up + "
-          f"{args.repeats} timed) forward passes, median of round medians")
+          f"{args.repeats} timed) forward passes, median of round medians; CPU = thread CPU time")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps({"rows": rows, "threads": torch.get_num_threads(), "shape": shape,

@@ -17,6 +17,7 @@ from ..export import PRUNED_TYPE, model_spec, prune_model, save_pruned, save_tor
 from ..flops import FlopsModel
 from ..graph import analyze
 from ..masking import ChannelMasker
+from ..oneshot import fixed_summary
 from ..report import compare, format_report, interleaved_latency, resources
 
 
@@ -36,7 +37,7 @@ class PruningAlgorithm(GmlAlgorithm):
         self.graph = analyze(self.model, shape, config.exclude, shape_key=shape_key, exclude_key="algorithm.exclude")
         if not self.graph.prunable:
             raise ConfigError([("algorithm.model", f"{config.model.type} has no prunable channel group "
-                                                  "(every group is fixed; see `gml prune analyze`)")])
+                                                  f"(fixed: {fixed_summary(self.graph)}; see `gml prune analyze`)")])
         self.flops = FlopsModel(self.graph, self.model)
         self.masker = ChannelMasker(self.model, self.graph)
         self._deployed: nn.Module | None = None
