@@ -64,7 +64,9 @@ def export_pair(make: Callable[[], torch.nn.Module], shape: tuple[int, ...], mod
     info = {"quantizer": quantizer.describe()}
     if mode == "eager":
         info["fusions"] = sum(len(v) for v in quantizer.fused.values())
-    return torchscript_bytes(to_torchscript(fp32, example)), torchscript_bytes(to_torchscript(int8, example)), info
+    fp32_bytes, int8_bytes = (torchscript_bytes(to_torchscript(m, example)) for m in (fp32, int8))
+    info.update(fp32_torchscript_bytes=len(fp32_bytes), int8_torchscript_bytes=len(int8_bytes))
+    return fp32_bytes, int8_bytes, info
 
 
 @torch.inference_mode()

@@ -94,5 +94,10 @@ def test_qat_report_command(tmp_path):
     result = CliRunner().invoke(cli.cli, ["qat", "report", str(tmp_path / "run")], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "98.25" in result.output and "400.0 KiB -> 100.0 KiB" in result.output and "3.0x" in result.output
+    assert "sequential" in result.output  # a report written before interleaved timing
+    report["latency"].update(speedup=2.8, paired_quartiles=[2.0, 2.8, 3.9], stable=False)
+    (tmp_path / "run" / "qat_report.json").write_text(json.dumps(report))
+    result = CliRunner().invoke(cli.cli, ["qat", "report", str(tmp_path / "run")], terminal_width=200)
+    assert "2.8x" in result.output and "UNSTABLE" in result.output, result.output
     missing = CliRunner().invoke(cli.cli, ["qat", "report", str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and "no qat_report.json" in missing.output

@@ -39,6 +39,11 @@ def test_eager_qat_from_fp32_checkpoint(tmp_path, fp32_checkpoint, digits16):
     assert int8_top1 >= fp32_top1 - INT8_MARGIN, report
     assert rows["int8 top1"].startswith(f"{int8_top1:.2f}")
     assert report["int8"]["torchscript_bytes"] * 2.5 < report["fp32"]["torchscript_bytes"]  # ~4x in theory
+    assert report["int8"]["flops"] == report["fp32"]["flops"] > 0  # BN folding adds no multiply-adds
+    assert report["tie_rule"].startswith("argmax") and "fp32 / int8 FLOPs, params (batch 1)" in rows
+    lat = report["latency"]
+    assert lat["batch_size"] == 1 and lat["threads"] == torch.get_num_threads() and lat["passes"] == 5
+    assert lat["executed"].startswith("TorchScript") and lat["paired_quartiles"][1] == lat["speedup"]
 
     # the int8 model computes what the fake-quantized model simulated
     x, y = digits16.val.tensors
