@@ -162,3 +162,14 @@ def test_asha_options_errors_name_the_key():
         AshaOptions(reduction_factor=1)
     with pytest.raises(ConfigError, match="scheduler.assessor.max_resource"):
         AshaOptions(min_resource=4, max_resource=4)
+
+
+def test_search_init_default_searcher_follows_the_budget():
+    from gml_hpo.cli.init_cmd import default_searcher, parse_arg
+
+    small = dict(parse_arg(a) for a in ("bs=Categorical:32,64", "d=Int:2:6:2"))
+    assert default_searcher(small, 6) == "GridSearcher"  # 2 x 3 points fit in 6 tries
+    assert default_searcher(small, 5) == "BOSearcher"
+    mixed = dict(parse_arg(a) for a in ("lr=Real:1e-4:1:log", "bs=Categorical:32,64"))
+    assert default_searcher(mixed, 50) == "BOSearcher"
+    assert default_searcher(mixed, 1000) == "TPESearcher"
