@@ -86,6 +86,8 @@ def test_searchers_come_from_the_registry(tmp_path):
     from gml_core._internal.plugins import registry
 
     reg = registry("searcher")
-    assert {"GridSearcher", "BatchSearcher", "RandomSearcher", "SkoptSearcher", "EvolutionSearcher"} <= set(reg.names())
+    assert {"GridSearcher", "BatchSearcher", "RandomSearcher", "SkoptSearcher", "EvolutionSearcher",
+            "BOSearcher", "TPESearcher"} <= set(reg.names())
+    assert "AshaAssessor" in registry("assessor").names()
     assert reg.get("EvolutionSearcher") is EvolutionSearcher
     assert reg.entry("SkoptSearcher").distribution == "gml-hpo"

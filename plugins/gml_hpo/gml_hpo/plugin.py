@@ -23,12 +23,15 @@ def gml_register_searcher(register):
     register("RandomSearcher", "gml_hpo.searchers.random_search:RandomSearcher")
     register("SkoptSearcher", "gml_hpo.searchers.skopt_search:SkoptSearcher")
     register("EvolutionSearcher", "gml_hpo.searchers.evolution:EvolutionSearcher")
+    register("BOSearcher", "gml_hpo.searchers.bo:BOSearcher")
+    register("TPESearcher", "gml_hpo.searchers.tpe:TPESearcher")
 
 
 @hookimpl
 def gml_register_assessor(register):
     register("MedianStopAssessor", "gml_hpo.assessors.median:MedianStopAssessor")
     register("CurveFittingAssessor", "gml_hpo.assessors.curvefit:CurveFittingAssessor")
+    register("AshaAssessor", "gml_hpo.assessors.asha:AshaAssessor")
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from gml_core.api import ConfigError, GmlUserError
 
 from .common import run_standalone
 
-SEARCHERS = ("GridSearcher", "BatchSearcher", "RandomSearcher", "SkoptSearcher", "EvolutionSearcher")
-ASSESSORS = ("none", "MedianStopAssessor", "CurveFittingAssessor")
+SEARCHERS = ("GridSearcher", "BatchSearcher", "RandomSearcher", "SkoptSearcher", "EvolutionSearcher", "BOSearcher",
+             "TPESearcher")
+ASSESSORS = ("none", "MedianStopAssessor", "CurveFittingAssessor", "AshaAssessor")
 DEFAULT_TEMPLATE = ("gml run configs/baseline/digits_cnn.toml --cfg-options train.lr={lr} "
                     "train.batch_size={bs} --work-dir {trial_dir}")
 DEFAULT_ARGS = ("lr=Real:1e-3:0.5:log", "bs=Categorical:32,64,128")
@@ -56,6 +58,24 @@ def parse_arg(text: str) -> tuple[str, dict[str, Any]]:
                        f"write Nested args in the file itself")
 
 
+def default_searcher(search_args: dict[str, dict[str, Any]], max_tries: int | None) -> str:
+    """Grid when every point fits in the budget; BO for short budgets of (expensive) trials;
+    TPE for long budgets (cheap trials), where a GP's cubic cost per suggestion adds up."""
+    sizes = []
+    for spec in search_args.values():
+        if spec["type"] == "Categorical":
+            sizes.append(len(spec["data"]))
+        elif spec["type"] == "Int" and isinstance(spec.get("lower"), int) and isinstance(spec.get("upper"), int):
+            sizes.append(len(range(spec["lower"], spec["upper"] + 1, int(spec.get("step", 1)) or 1)))
+        elif spec["type"] == "Real" and spec.get("num"):
+            sizes.append(int(spec["num"]))
+        else:
+            sizes.append(None)
+    if max_tries is not None and None not in sizes and math.prod(sizes) <= max_tries:
+        return "GridSearcher"
+    return "BOSearcher" if max_tries is None or max_tries <= 200 else "TPESearcher"
+
+
 def _flow(value: Any) -> str:
     """One-line YAML (JSON is a subset of YAML 1.2 flow style)."""
     import json
@@ -80,7 +100,8 @@ def render_task_file(data: dict[str, Any]) -> str:
     lines += [f"    {name}: {_flow(spec)}" for name, spec in t["search_args"].items()]
     lines += [
         "searcher:",
-        f"  type: {s['type']}          # GridSearcher, BatchSearcher, RandomSearcher, SkoptSearcher, EvolutionSearcher",
+        f"  type: {s['type']}          # GridSearcher, BatchSearcher, RandomSearcher, BOSearcher, TPESearcher, "
+        "SkoptSearcher, EvolutionSearcher (docs/hpo.md: which searcher when)",
         f"  reward_attribute: {s['reward_attribute']}          # reported scalar to optimise ('acc' = top-1 in [0, 1] for gml run)",
         f"  optimize_mode: {s['optimize_mode']}     # maximize or minimize",
         "  reward_at: last             # reward = value at the last reported step, or 'best'",
@@ -142,13 +163,13 @@ def init_command(output: str, name, template, args, searcher, reward_attribute, 
         entered = click.prompt("search args (space separated NAME=TYPE:...)", default=" ".join(DEFAULT_ARGS))
         args = tuple(entered.split())
     args = args or DEFAULT_ARGS
-    searcher = get(searcher, "searcher", "RandomSearcher", type=click.Choice(SEARCHERS))
     reward_attribute = get(reward_attribute, "reward attribute", "acc")
     optimize_mode = get(optimize_mode, "optimize mode", "maximize", type=click.Choice(["maximize", "minimize"]))
     parallel_size = get(parallel_size, "parallel trials", 2, type=int)
     max_tries = get(max_tries, "max tries", 20, type=int)
-    assessor = get(assessor, "assessor", "none", type=click.Choice(ASSESSORS))
     search_args = dict(parse_arg(a) for a in args)
+    searcher = get(searcher, "searcher", default_searcher(search_args, max_tries), type=click.Choice(SEARCHERS))
+    assessor = get(assessor, "assessor", "none", type=click.Choice(ASSESSORS))
     stop = {"max_tries": max_tries, "time_limits": time_limits, "time_limits_per_job": time_limits_per_job}
     data: dict[str, Any] = {
         "task": {"name": name, "template": template, "search_args": search_args},
@@ -158,8 +179,11 @@ def init_command(output: str, name, template, args, searcher, reward_attribute, 
                       "stop_criterion": {k: v for k, v in stop.items() if v is not None}},
     }
     if assessor != "none":
-        data["scheduler"]["assessor"] = ({"type": assessor, "start_step": 3} if assessor == "MedianStopAssessor"
-                                         else {"type": assessor, "epoch_num": 20, "start_step": 6})
+        data["scheduler"]["assessor"] = {
+            "MedianStopAssessor": {"type": assessor, "start_step": 3},
+            "CurveFittingAssessor": {"type": assessor, "epoch_num": 20, "start_step": 6},
+            "AshaAssessor": {"type": assessor, "min_resource": 1, "reduction_factor": 3},
+        }[assessor]
     text = render_task_file(data)
     import yaml
 

@@ -1,4 +1,5 @@
-"""Searchers (registered as ``searcher`` components): Grid, Batch, Random, Skopt, Evolution."""
+"""Searchers (registered as ``searcher`` components): Grid, Batch, Random, Skopt, Evolution,
+BO (GP with MAP priors and log EI), TPE."""
 
 from .base import Searcher
 

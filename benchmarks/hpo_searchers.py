@@ -1,0 +1,200 @@
+"""gml-hpo BOSearcher and TPESearcher against Optuna's GPSampler and TPESampler.
+
+log10 simple regret (best value found minus the known minimum) after 25 and 50 trials on
+four standard test functions, mean over seeds, and the time each method spends per
+suggestion (ask + tell). With ``--parallel 1 2 4`` the gml searchers also run with that
+many trials in flight: completions are simulated asynchronously (each trial takes an
+exponential random time; the first to finish is observed, a new one is asked for), and
+regret is compared at equal numbers of finished trials.
+
+    python benchmarks/hpo_searchers.py --seeds 10 --budget 50 --parallel 1 2 4 \
+        --out docs/benchmarks/hpo_searchers.json --plot docs/benchmarks/hpo_searchers.png
+
+Optuna columns need optuna (``pip install gml-hpo[bench]``); without it they are skipped.
+BLAS is limited to one thread (tiny matrices; a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hpo_sample_efficiency import BRANIN_MIN, HARTMANN6_MIN, branin, hartmann6  # noqa: E402
+
+_H3_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+_H3_A = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
+_H3_P = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]])
+
+
+def hartmann3(x) -> float:
+    x = np.asarray(x)
+    return float(-np.sum(_H3_ALPHA * np.exp(-np.sum(_H3_A * (x - _H3_P) ** 2, axis=1))))
+
+
+def rosenbrock4(x) -> float:
+    x = np.asarray(x)
+    return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
+
+
+FUNCTIONS = {
+    "branin": (branin, [(-5.0, 10.0), (0.0, 15.0)], BRANIN_MIN),
+    "hartmann3": (hartmann3, [(0.0, 1.0)] * 3, -3.86278214782076),
+    "rosenbrock4": (rosenbrock4, [(-2.048, 2.048)] * 4, 0.0),
+    "hartmann6": (hartmann6, [(0.0, 1.0)] * 6, HARTMANN6_MIN),
+}
+GML = ("gml-bo", "gml-tpe", "gml-random")
+OPTUNA = ("optuna-gp", "optuna-tpe")
+
+
+def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1):
+    """Ask/tell with ``parallel`` trials in flight, completions in simulated time order."""
+    from gml_hpo.searchers.bo import BOSearcher
+    from gml_hpo.searchers.random_search import RandomSearcher
+    from gml_hpo.searchers.tpe import TPESearcher
+    from gml_hpo.space import Dim, SearchSpace
+
+    space = SearchSpace([Dim(f"x{i}", "Real", lo, hi) for i, (lo, hi) in enumerate(bounds)])
+    cls = {"gml-bo": BOSearcher, "gml-tpe": TPESearcher, "gml-random": RandomSearcher}[kind]
+    searcher = cls(space, None, optimize_mode="minimize", seed=seed)
+    clock, durations = 0.0, random.Random(1000 + seed)
+    running: list[tuple[float, int, dict]] = []
+    values, times, asked = [], [], 0
+    while len(values) < budget:
+        while len(running) < parallel and asked < budget:
+            t0 = time.perf_counter()
+            p = searcher.suggest([r[2] for r in running])
+            times.append(time.perf_counter() - t0)
+            heapq.heappush(running, (clock + durations.expovariate(1.0), asked, p))
+            asked += 1
+        clock, _, p = heapq.heappop(running)
+        y = fn([p[f"x{i}"] for i in range(len(bounds))])
+        t0 = time.perf_counter()
+        searcher.observe(p, y)
+        times[-1] += time.perf_counter() - t0
+        values.append(y)
+    return values, times
+
+
+def run_optuna(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (optuna.samplers.GPSampler(seed=seed) if kind == "optuna-gp"
+               else optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    dists = {f"x{i}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)}
+    values, times = [], []
+    for _ in range(budget):
+        t0 = time.perf_counter()
+        trial = study.ask(dists)
+        times.append(time.perf_counter() - t0)
+        y = fn([trial.params[f"x{i}"] for i in range(len(bounds))])
+        t0 = time.perf_counter()
+        study.tell(trial, y)
+        times[-1] += time.perf_counter() - t0
+        values.append(y)
+    return values, times
+
+
+def log_regret(values, n: int, minimum: float) -> float:
+    return math.log10(max(min(values[:n]) - minimum, 1e-12))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
+    ap.add_argument("--methods", nargs="+", default=list(GML + OPTUNA), choices=list(GML + OPTUNA))
+    ap.add_argument("--parallel", nargs="+", type=int, default=[1],
+                    help="slot counts for the gml-bo/gml-tpe runs (1 = sequential)")
+    ap.add_argument("--out", default=None, help="Write raw results (JSON).")
+    ap.add_argument("--plot", default=None, help="Write a figure (PNG).")
+    ap.add_argument("--merge", action="store_true", help="Keep the other runs already in --out.")
+    args = ap.parse_args()
+    try:
+        import optuna
+        optuna_version = optuna.__version__
+    except ImportError:
+        optuna_version = None
+        print("optuna is not installed: Optuna columns skipped", flush=True)
+    checkpoints = [n for n in (10, 25, 50, 100) if n <= args.budget]
+    results = {"budget": args.budget, "seeds": args.seeds, "checkpoints": checkpoints, "optuna": optuna_version,
+               "runs": {}}
+    if args.merge and args.out and Path(args.out).exists():
+        results["runs"] = json.loads(Path(args.out).read_text())["runs"]
+    for fname in args.functions:
+        fn, bounds, minimum = FUNCTIONS[fname]
+        configs = []
+        for method in args.methods:
+            if method in OPTUNA:
+                if optuna_version is not None:
+                    configs.append((method, 1))
+            elif method == "gml-random":
+                configs.append((method, 1))
+            else:
+                configs += [(method, p) for p in args.parallel]
+        for method, parallel in configs:
+            runner = run_optuna if method in OPTUNA else run_gml
+            curves, times = [], []
+            for seed in range(args.seeds):
+                values, t = runner(method, fn, bounds, args.budget, seed, parallel)
+                curves.append(values)
+                times.extend(t)
+            name = method if parallel == 1 else f"{method}-p{parallel}"
+            regrets = {n: statistics.mean(log_regret(v, n, minimum) for v in curves) for n in checkpoints}
+            sem = {n: statistics.stdev([log_regret(v, n, minimum) for v in curves]) / math.sqrt(len(curves))
+                   if len(curves) > 1 else 0.0 for n in checkpoints}
+            ms = 1000 * statistics.median(times)
+            results["runs"][f"{fname}/{name}"] = {"log10_regret": regrets, "sem": sem, "suggest_ms_median": ms,
+                                                 "suggest_ms_mean": 1000 * statistics.mean(times), "curves": curves}
+            print(f"{fname:12s} {name:15s} " + "  ".join(f"@{n}: {regrets[n]:+.2f}±{sem[n]:.2f}" for n in checkpoints)
+                  + f"  suggest median {ms:7.1f} ms", flush=True)
+            if args.out:  # after every configuration: a long run keeps what it measured
+                Path(args.out).write_text(json.dumps(results, indent=1))
+    if args.plot:
+        plot(results, args.functions, path=args.plot)
+
+
+def plot(results: dict, functions: list[str], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(functions), figsize=(4.5 * len(functions), 4), squeeze=False)
+    for ax, fname in zip(axes[0], functions):
+        minimum = FUNCTIONS[fname][2]
+        for key, run in results["runs"].items():
+            f, name = key.split("/")
+            if f != fname:
+                continue
+            best = np.minimum.accumulate(np.array(run["curves"]), axis=1) - minimum
+            mean = np.log10(np.maximum(best, 1e-12)).mean(axis=0)
+            ax.plot(np.arange(1, len(mean) + 1), mean, label=name, ls="--" if name.startswith("optuna") else "-",
+                    lw=1.2)
+        ax.set_title(f"{fname} ({results['seeds']} seeds)")
+        ax.set_xlabel("finished trials")
+        ax.set_ylabel("mean log10 regret")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""BOSearcher: Gaussian-process Bayesian optimisation with MAP hyper-parameters and log EI.
+
+The first ``n_initial_points`` trials come from a scrambled Sobol design. After that each
+suggestion fits the GP of :mod:`.gp` (Matern 5/2 ARD on the encoded space, priors on
+length scales, signal and noise, MAP by L-BFGS-B warm-started from the previous fit) to
+the finished trials (failed ones count as the worst value), then maximises log EI:
+``n_candidates`` random points and Gaussian perturbations of the five best observations (three
+scales) are scored, and L-BFGS-B (analytic gradients) runs from the best random one, the best
+perturbed one and a roulette draw (probability proportional to EI) among the rest
+(``n_restarts`` starts in all); candidates are compared after rounding to the values a
+trial would really run (Int, finite Real, one-hot Categorical).
+
+Trials still running (``parallel_size > 1``) are taken into account by ``pending``:
+``believer`` (kriging believer: each running point is added with the posterior mean as
+its value, so the posterior variance, hence EI, collapses around it), or a constant liar
+(``liar_best`` / ``liar_mean`` / ``liar_worst``: the running points get that value and
+the model is refitted).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import attrs
+import numpy as np
+
+from ..space import params_key
+from .base import Params, Searcher
+from .encoding import Encoding, sobol_params
+from .gp import GP
+
+
+@attrs.frozen(kw_only=True)
+class BOOptions:
+    n_initial_points: Optional[int] = None  # default: max(5, number of args + 3)
+    n_candidates: int = 2048
+    n_restarts: int = 10
+    pending: Literal["believer", "liar_best", "liar_mean", "liar_worst"] = "believer"
+    output_warping: bool = False  # Yeo-Johnson transform of the scores before the GP fit
+
+    def __attrs_post_init__(self):
+        from gml_core.api import ConfigError
+        problems = []
+        if self.n_initial_points is not None and self.n_initial_points < 1:
+            problems.append(("searcher.n_initial_points", f"must be >= 1, got {self.n_initial_points}"))
+        for name in ("n_candidates", "n_restarts"):
+            if getattr(self, name) < 1:
+                problems.append((f"searcher.{name}", f"must be >= 1, got {getattr(self, name)}"))
+        if problems:
+            raise ConfigError(problems)
+
+
+class BOSearcher(Searcher):
+    options_class = BOOptions
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.options is None:
+            self.options = BOOptions()
+        self.enc = Encoding(self.space)
+        self._theta: np.ndarray | None = None  # last MAP fit (warm start)
+
+    @property
+    def n_initial(self) -> int:
+        n = self.options.n_initial_points
+        return n if n is not None else max(5, len(self.space.dims) + 3)
+
+    def _np_rng(self, salt: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed if self.seed is not None else 0, len(self.issued), salt])
+
+    def _initial(self, running: list[Params]) -> Params | None:
+        params = sobol_params(self.enc, self.seed, self.n_initial, len(self.issued))
+        taken = self.issued | {params_key(p) for p in running}
+        return params if params_key(params) not in taken else self.random_new(running)
+
+    def _training_data(self) -> tuple[np.ndarray, np.ndarray]:
+        ok = [self.score(r) for _, r in self.history if r is not None]
+        worst = min(ok) if ok else 0.0
+        rows = [(p, self.score(r) if r is not None else worst) for p, r in self.history]
+        y = np.array([v for _, v in rows])
+        if self.options.output_warping and len(y) > 2 and np.ptp(y) > 0:
+            from scipy.stats import yeojohnson
+
+            # monotone, so the best point stays the best; skewed scores (a few very good or very
+            # bad trials) become closer to Gaussian, which the stationary GP models much better
+            y = yeojohnson((y - y.mean()) / y.std())[0]
+        return self.enc.encode_all([p for p, _ in rows]), y
+
+    def _model(self, X: np.ndarray, y: np.ndarray, running: list[Params]) -> GP:
+        gp = GP(X, y)
+        starts = [self._theta] if self._theta is not None and len(self._theta) == len(gp.theta) else []
+        gp.fit(starts)
+        self._theta = gp.theta
+        if not running:
+            return gp
+        Xp = self.enc.encode_all(running)
+        mode = self.options.pending
+        if mode == "believer":
+            return gp.condition(Xp, gp.posterior(Xp)[0])
+        lie = {"liar_best": y.max(), "liar_mean": y.mean(), "liar_worst": y.min()}[mode]
+        gp2 = GP(np.vstack([X, Xp]), np.concatenate([y, np.full(len(Xp), lie)]))
+        return gp2.fit([gp.theta])
+
+    def _maximise(self, gp: GP, best: float, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Encoded points ranked by log EI (best first), already rounded to runnable values."""
+        from scipy.optimize import minimize
+
+        o, rng, w = self.options, self._np_rng(1), self.enc.width
+        # candidates: uniform points, and Gaussian perturbations of the best observations at three
+        # scales (the incumbent itself has ~zero variance, so L-BFGS cannot start from it)
+        top = X[np.argsort(-y)[:5]]
+        local = [np.clip(top[rng.integers(len(top), size=100)] + rng.normal(0.0, sc, (100, w)), 0.0, 1.0)
+                 for sc in (0.01, 0.05, 0.2)]
+        cands = np.vstack([self.enc.random(rng, o.n_candidates)] + local)
+        values = gp.log_ei(cands, best)
+        # starts: the best random and the best local candidate, and a roulette draw (probability
+        # proportional to EI) among the others, so local searches cover several basins
+        n_rand = o.n_candidates
+        picks = [int(np.argmax(values[:n_rand])), n_rand + int(np.argmax(values[n_rand:]))]
+        probs = np.exp(values - values.max())
+        probs[picks] = 0.0
+        n_roul = min(o.n_restarts - 2, int(np.count_nonzero(probs > 0)))
+        if n_roul > 0:
+            picks += list(rng.choice(len(cands), size=n_roul, replace=False, p=probs / probs.sum()))
+        starts = cands[picks]
+
+        def objective(x):
+            v, g = gp.log_ei(x[None], best, grad=True)
+            return -float(v[0]), -g[0]
+
+        # one L-BFGS-B run per start: a batched run on the sum would stop on the sum's relative
+        # tolerance, dominated by starts with very low log EI
+        ends = [minimize(objective, x0, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * w,
+                         options={"maxiter": 100}).x for x0 in starts]
+        pool = np.vstack([np.array(ends), starts, cands[np.argsort(-values)[:4 * o.n_restarts]]])
+        pool = self.enc.round(np.clip(pool, 0.0, 1.0))
+        return pool[np.argsort(-gp.log_ei(pool, best), kind="stable")]
+
+    def _suggest(self, running: list[Params]) -> Params | None:
+        if self.space.finite and len(self.issued | {params_key(p) for p in running}) >= self.space.size:
+            self.exhausted = True
+            return None
+        if len(self.issued) < self.n_initial:
+            return self._initial(running)
+        if sum(r is not None for _, r in self.history) < 2:  # nothing to model yet
+            return self.random_new(running)
+        from threadpoolctl import threadpool_limits
+
+        X, y = self._training_data()
+        with threadpool_limits(limits=1), np.errstate(all="ignore"):  # tiny matrices
+            gp = self._model(X, y, running)
+            ranked = self._maximise(gp, (y.max() - gp.y_mean) / gp.y_std, X, y)
+        taken = self.issued | {params_key(p) for p in running}
+        for x in ranked:
+            params = self.enc.decode(x)
+            if params_key(params) not in taken:
+                return params
+        return self.random_new(running)
