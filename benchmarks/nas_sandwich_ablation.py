@@ -41,7 +41,8 @@ def run(plan: str, epochs: int) -> list[float]:
     from gml_nas.evaluation import calibrate_bn, evaluate_accuracy
 
     cfg = load_config(REPO / "configs/nas/bignas_fashion_mnist.toml",
-                      ["algorithm.drop_ratio=0.0", "algorithm.drop_path_ratio=0.0", *OVERRIDES.get(plan, [])])
+                      ["algorithm.drop_ratio=0.0", "algorithm.drop_path_ratio=0.0",
+                       'algorithm.model.head.distiller_mode="soft"', *OVERRIDES.get(plan, [])])
     data = build("dataset", cfg.data, "data")
     torch.manual_seed(0)
     algo = get_host().hook.gml_build_algorithm(config=cfg.algorithm, context=BuildContext(data.info, cfg.train))
