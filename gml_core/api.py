@@ -22,6 +22,7 @@ Groups (see docs/plugins.md for the contract they form):
   ``load_weights``, ``atomic_write``, ``atomic_write_bytes``, ``atomic_write_text``
 - measurement and training: ``count_params``, ``count_flops``, ``format_count``,
   ``parse_count``, ``COUNT_UNITS``, ``make_optimizer``, ``make_optim_wrapper``
+- OpenMMLab config adapters: ``merge_dicts``, ``check_offline_weights``, ``REMOTE_PREFIXES``
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ _EXPORTS: dict[str, str] = {
     "COUNT_UNITS": "gml_core._internal.resources:UNITS",
     "make_optimizer": "gml_core._internal.training.optim:make_optimizer",
     "make_optim_wrapper": "gml_core._internal.training.optim:make_optim_wrapper",
+    # OpenMMLab config adapters
+    "merge_dicts": "gml_core._internal.mm_config:merge_dicts",
+    "check_offline_weights": "gml_core._internal.mm_config:check_offline_weights",
+    "REMOTE_PREFIXES": "gml_core._internal.mm_config:REMOTE_PREFIXES",
 }
 
 __all__ = sorted(_EXPORTS)

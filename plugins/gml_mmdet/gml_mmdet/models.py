@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from gml_core.api import GmlUserError, did_you_mean, one_of
+from gml_core.api import GmlUserError, check_offline_weights, did_you_mean, one_of
 
 from . import registries
 from .ops import building
@@ -35,7 +35,6 @@ DETECTORS = ("RetinaNet", "FCOS", "ATSS", "FSAF", "GFL", "FreeAnchor", "PAA", "V
 #: two-stage detectors gml trains (RPN + RoI head; see ``two_stage``)
 TWO_STAGE = ("FasterRCNN",)
 TRAINABLE = DETECTORS + TWO_STAGE
-_REMOTE = ("http://", "https://", "torchvision://", "open-mmlab://", "modelzoo://")
 _CLASSES: dict[str, Any] = {}
 
 
@@ -85,20 +84,6 @@ def targets_to_mmdet(targets: dict[str, torch.Tensor], device: Any) -> tuple[lis
         metas.append({"img_shape": (h, w), "pad_shape": (h, w), "batch_input_shape": (h, w),
                       "scale_factor": (1.0, 1.0)})
     return gts, metas
-
-
-def _check_local_weights(value: Any, path: str) -> None:
-    """Refuse checkpoints that mmengine would download (gml runs offline)."""
-    if isinstance(value, dict):
-        ckpt = value.get("checkpoint") if value.get("type") == "Pretrained" else None
-        if isinstance(ckpt, str) and ckpt.startswith(_REMOTE):
-            raise GmlUserError(f"{path}: checkpoint '{ckpt}' would be downloaded; gml runs offline, download it "
-                               "and give a local path (or use init_from)")
-        for key, item in value.items():
-            _check_local_weights(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_local_weights(item, f"{path}[{i}]")
 
 
 def _check_parts(cfg: dict[str, Any]) -> None:
@@ -164,7 +149,7 @@ def make_builder(name: str) -> Any:
             if value is not None:
                 cfg[key] = registries.strip_scopes(dict(value) if isinstance(value, dict) else value)
         _check_parts(cfg)
-        _check_local_weights(cfg, "model")
+        check_offline_weights(cfg, "model")
         if num_classes is not None:
             head = cfg["bbox_head"] if "bbox_head" in cfg else cfg["roi_head"].setdefault("bbox_head", {})
             head["num_classes"] = num_classes

@@ -15,7 +15,7 @@ import copy
 import warnings
 from typing import Any
 
-from gml_core.api import ConfigError
+from gml_core.api import ConfigError, merge_dicts
 
 from .models import TRAINABLE
 from .registries import SCOPE, strip_scopes
@@ -131,13 +131,6 @@ def _runtime(config: dict[str, Any]) -> dict[str, Any]:
     return rt
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def translate(config: dict[str, Any], source: str = "") -> dict[str, Any] | None:
     """gml's plain tables for an mmdet config, or None when ``config`` is not one."""
     if not set(config) - set(GML_TABLES) or not is_mmdet_config(config):
@@ -160,7 +153,7 @@ def translate(config: dict[str, Any], source: str = "") -> dict[str, Any] | None
         user = config.get(key)
         if isinstance(user, dict) and key == "data" and "type" in user and user["type"] != value.get("type"):
             value = {}  # another dataset replaces the config's one
-        out[key] = _merge(value, user) if isinstance(user, dict) else value
+        out[key] = merge_dicts(value, user) if isinstance(user, dict) else value
     if not out["data"]:
         out.pop("data")
     if notes:

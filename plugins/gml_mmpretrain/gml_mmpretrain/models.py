@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from torch import nn
 
-from gml_core.api import GmlUserError
+from gml_core.api import REMOTE_PREFIXES, GmlUserError, check_offline_weights
 
 from . import registries
 from .checks import BackboneCfg, HeadCfg, NeckCfg, accepted_params
@@ -23,7 +23,6 @@ from .checks import BackboneCfg, HeadCfg, NeckCfg, accepted_params
 #: attribute holding the plain mmpretrain config dict a model was built from (used by export)
 CFG_ATTR = "gml_mmpretrain_cfg"
 
-_REMOTE = ("http://", "https://", "torchvision://", "open-mmlab://", "mmcls://", "modelzoo://")
 
 
 _CLASS: Any = None
@@ -58,20 +57,6 @@ def classifier_class() -> Any:
         GmlImageClassifier.__qualname__ = "GmlImageClassifier"
         _CLASS = GmlImageClassifier
     return _CLASS
-
-
-def _check_local_weights(value: Any, path: str) -> None:
-    """Refuse checkpoints that mmengine would download (gml runs offline)."""
-    if isinstance(value, dict):
-        ckpt = value.get("checkpoint") if value.get("type") == "Pretrained" else None
-        if isinstance(ckpt, str) and ckpt.startswith(_REMOTE):
-            raise GmlUserError(f"{path}: checkpoint '{ckpt}' would be downloaded; gml runs offline, download it "
-                               "and give a local path (or use init_from)")
-        for key, item in value.items():
-            _check_local_weights(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_local_weights(item, f"{path}[{i}]")
 
 
 def _build_part(cfg: Optional[dict], role: str, in_channels: Optional[int]) -> Any:
@@ -151,8 +136,8 @@ def build_image_classifier(backbone: BackboneCfg, neck: Optional[NeckCfg] = None
                        ("init_cfg", init_cfg), ("pretrained", pretrained)):
         if value is not None:
             cfg[key] = registries.strip_scopes(value)
-    _check_local_weights(cfg, "model")
-    if isinstance(cfg.get("pretrained"), str) and cfg["pretrained"].startswith(_REMOTE):
+    check_offline_weights(cfg, "model")
+    if isinstance(cfg.get("pretrained"), str) and cfg["pretrained"].startswith(REMOTE_PREFIXES):
         raise GmlUserError(f"model.pretrained: '{cfg['pretrained']}' would be downloaded; give a local path")
     kwargs = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "type"}
     for role in parts:

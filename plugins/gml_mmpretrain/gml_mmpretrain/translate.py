@@ -14,7 +14,7 @@ import copy
 import warnings
 from typing import Any
 
-from gml_core.api import ConfigError
+from gml_core.api import ConfigError, merge_dicts
 
 from .registries import SCOPES, strip_scopes
 
@@ -242,13 +242,6 @@ def _evaluator(config: dict[str, Any], problems: list) -> None:
                              "Accuracy"))
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
 def translate(config: dict[str, Any], source: str = "") -> dict[str, Any] | None:
     """gml's plain tables for an mmpretrain config, or None when ``config`` is not one."""
     if not set(config) - set(GML_TABLES) or not is_mmpretrain_config(config):
@@ -271,7 +264,7 @@ def translate(config: dict[str, Any], source: str = "") -> dict[str, Any] | None
         user = config.get(key)
         if isinstance(user, dict) and key == "data" and "type" in user and user["type"] != value.get("type"):
             value = {}
-        out[key] = _merge(value, user) if isinstance(user, dict) else value
+        out[key] = merge_dicts(value, user) if isinstance(user, dict) else value
     if not out["data"]:
         out.pop("data")
     if notes:
