@@ -127,7 +127,7 @@ def test_bo_mixed_space_failures_and_restore_are_deterministic():
         return (math.log10(p["lr"]) + 2) ** 2 + abs(p["d"] - 6) + (p["opt"] != "adam")
 
     s = BOSearcher(space, BOOptions(n_initial_points=4), optimize_mode="minimize", seed=3)
-    for i in range(12):
+    for i in range(16):
         p = s.suggest([])
         assert space.contains(p)
         s.observe(p, None if i == 5 else loss(p))
