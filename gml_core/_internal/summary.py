@@ -6,10 +6,12 @@ from typing import Any
 
 
 def print_summary(result: Any) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="gml run summary", show_header=False)
+    # borderless: one line per row plus the title, so a whole run fits a screen
+    table = Table(title="gml run summary", show_header=False, box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("item", style="bold")
     table.add_column("value")
     for key, value in result.rows():

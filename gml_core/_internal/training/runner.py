@@ -42,10 +42,17 @@ class RunResult:
         rows = [(k, f"{v:.2f}") for k, v in self.metrics.items()]
         rows += [("params", format_count(self.params, "M")), ("FLOPs", format_count(self.flops, "M"))]
         rows += [(k, str(v)) for k, v in self.extra.items()]
-        rows += [("best checkpoint", str(self.best_checkpoint or "-")),
-                 ("last checkpoint", str(self.last_checkpoint or "-")), ("log", str(self.log_file or "-")),
-                 ("work dir", str(self.work_dir))]
+        files = [f"{name}: {self._in_work_dir(path)}" for name, path in
+                 (("best", self.best_checkpoint), ("last", self.last_checkpoint), ("log", self.log_file)) if path]
+        rows += [("work dir", str(self.work_dir)), ("files", ", ".join(files) or "-")]
         return rows
+
+    def _in_work_dir(self, path: Path) -> str:
+        """``path`` relative to the work dir when it lies inside it."""
+        try:
+            return str(Path(path).relative_to(self.work_dir))
+        except ValueError:
+            return str(path)
 
 
 def _visualizer(config: RunConfig, work_dir: Path) -> dict[str, Any]:
