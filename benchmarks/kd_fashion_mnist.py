@@ -42,12 +42,14 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             "at_only": ("at", [f"{_HEADS}[2].head.loss.loss_weight=0.0"]),
             "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"]),
             "kd_only": ("kd", ["algorithm.student_loss_weight=0.0"]),
+            "ab_grown_norms": ("ab", ["algorithm.init_keep_norms=false"]),
             "kd_tau4_only": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0", "algorithm.student_loss_weight=0.0"])}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
           "ft_only": "FT alone (no KD term)", "kd_only": "KD only (no label term)",
-          "kd_tau4_only": "KD only, tau = 4"}
+          "kd_tau4_only": "KD only, tau = 4",
+          "ab_grown_norms": "AB, weight norms left as the init stage made them"}
 
 
 def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int, limit: int | None = None) -> list[str]:

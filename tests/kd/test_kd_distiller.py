@@ -360,3 +360,39 @@ def test_after_train_reports_teacher_accuracy_and_exports_the_student(tmp_path):
 
     load_weights(fresh, rows["student checkpoint"])
     assert torch.equal(fresh.head.fc.weight, algo.model.head.fc.weight)
+
+
+def test_restore_norms_keeps_the_function_and_the_recorded_norms():
+    from gml_kd.pretrain import bn_conv_norms, restore_norms
+
+    torch.manual_seed(0)
+    model = SmallCNN(width=4)
+    norms = bn_conv_norms(model)
+    assert set(norms) == {"backbone.conv1"} | {f"backbone.layer{i}.0.conv" for i in range(1, 5)}
+    x = torch.randn(8, 1, 12, 12)
+    model.train()
+    before = model(x).detach()
+    with torch.no_grad():    # what the init stage did to them: grown by factors 2-10
+        for i, name in enumerate(norms):
+            model.get_submodule(name).weight.mul_(2.0 + 2 * i)
+    restore_norms(model, norms)
+    assert all(float(model.get_submodule(n).weight.detach().norm()) == pytest.approx(v, rel=1e-5) for n, v in norms.items())
+    assert torch.allclose(model(x), before, atol=1e-4)   # each conv feeds a BatchNorm: same outputs
+
+
+def test_init_stage_scales_grown_weights_back_when_asked(tmp_path):
+    from gml_kd.pretrain import bn_conv_norms
+
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    batches = [batch(16, seed=s) for s in range(3)]
+    for keep in (False, True):
+        torch.manual_seed(0)
+        algo = build(table(str(ckpt), [HINT, LOGITS], init_epochs=2, init_heads=["hint"], init_keep_norms=keep),
+                     epochs=3)
+        conv_before = algo.model.backbone.conv1.weight.clone()
+        norms = bn_conv_norms(algo.model)
+        algo.before_train(FakeRun(tmp_path, batches))
+        after = bn_conv_norms(algo.model)
+        assert not torch.equal(algo.model.backbone.conv1.weight, conv_before)   # the stage trained them
+        assert (after == pytest.approx(norms, rel=1e-5)) is keep

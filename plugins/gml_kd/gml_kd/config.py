@@ -130,6 +130,9 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     ``init_epochs`` > 0 runs that many extra passes before the ``train.epochs`` schedule,
     training only on the heads named in ``init_heads`` (FitNet's hint stage); then those
     heads are dropped and the other heads plus the label loss train the whole student.
+    ``init_keep_norms``: after that stage, scale each convolution that feeds a BatchNorm back
+    to its weight norm before the stage (the network computes the same function; the stage
+    no longer shrinks the effective learning rate of the schedule).
     """
 
     use_meal: bool = False
@@ -138,6 +141,7 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     student_loss_weight: float = 1.0
     init_epochs: int = 0
     init_heads: list[str] = attrs.field(factory=list)
+    init_keep_norms: bool = False
     eval_teachers: bool = True
     meal: MealConfig = attrs.field(factory=MealConfig)
 
@@ -157,6 +161,7 @@ class ABTeacherStudentDistillationConfig(TeacherStudentDistillationConfig):
     """
 
     init_epochs: int = 1
+    init_keep_norms: bool = True
 
 
 def head_names(config: TeacherStudentDistillationConfig) -> list[str]:

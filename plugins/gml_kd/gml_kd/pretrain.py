@@ -126,6 +126,7 @@ def run_init_stage(algorithm: Any, run: Any) -> None:
     optimizer = make_optimizer(params, train)
     total = max(1, epochs * len(run.train_loader))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1.0 + math.cos(math.pi * i / total)))
+    norms = bn_conv_norms(algorithm.model) if algorithm.config.init_keep_norms else {}
     algorithm.model.train()
     for h in heads:
         h.train()
@@ -149,4 +150,34 @@ def run_init_stage(algorithm: Any, run: Any) -> None:
             steps += 1
         means = ", ".join(f"loss_{n} {sums[n] / max(steps, 1):.4f}" for n in names)
         _log(f"init stage epoch {epoch + 1}/{epochs} (before the main schedule): {means}")
+    if norms:
+        restore_norms(algorithm.model, norms)
+        _log(f"init stage: {len(norms)} convolution weights feeding BatchNorm scaled back to their norms")
     algorithm.init_done.fill_(True)
+
+
+def bn_conv_norms(model: nn.Module) -> dict[str, float]:
+    """Weight norm of each convolution whose output goes straight into a BatchNorm.
+
+    Found by the layout ``conv`` then ``bn`` as consecutive children of one module with
+    matching channels (torchvision's ResNets, gml's SmallCNN). Such a weight's scale does
+    not change the network's output, only its effective learning rate (~ lr / norm^2).
+    """
+    out: dict[str, float] = {}
+    for parent_name, parent in model.named_modules():
+        children = list(parent.named_children())
+        for (name, conv), (_, bn) in zip(children, children[1:]):
+            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+                    and bn.num_features == conv.out_channels):
+                out[f"{parent_name}.{name}" if parent_name else name] = float(conv.weight.detach().norm())
+    return out
+
+
+def restore_norms(model: nn.Module, norms: dict[str, float]) -> None:
+    """Scale each named convolution's weight to the recorded norm (same function after its BatchNorm)."""
+    with torch.no_grad():
+        for name, norm in norms.items():
+            weight = model.get_submodule(name).weight
+            current = float(weight.norm())
+            if current > 0:
+                weight.mul_(norm / current)
