@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-ORDER = ["core", "kd", "nas", "prune", "qat", "hpo", "hpo_slurm"]
+ORDER = ["core", "kd", "nas", "prune", "qat", "hpo", "hpo_slurm", "mmdet"]
 INTRO = """# Benchmarks
 
 Every figure names the command that produced it. Machine: the development VM (2 CPU cores,
