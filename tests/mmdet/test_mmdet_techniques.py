@@ -1,5 +1,7 @@
 """Pruning a RetinaNet through backbone and FPN, QAT of backbone+FPN with a float head, and exports mmdet loads back."""
 
+import json
+
 import pytest
 import torch
 from mmdet_helpers import CONFIGS, tiny
@@ -80,7 +82,10 @@ def test_qat_backbone_and_neck_int8_head_float(host, det_root, trained, tmp_path
     overrides = [*tiny(det_root), f'algorithm.model.init_from="{trained.best_checkpoint}"', "train.epochs=2",
                  "algorithm.freeze_bn_after=1", "algorithm.freeze_observer_after=1", f'runtime.work_dir="{tmp_path}"']
     result = run(load_config(CONFIGS / "iao_retinanet_r18_digits.toml", overrides))
-    assert "coco/bbox_mAP" in result.metrics  # the int8 model's mAP through the same CocoMetric
+    assert "coco/bbox_mAP" in result.metrics
+    report = json.loads((tmp_path / "qat_report.json").read_text())  # fp32 and int8 mAP through the same CocoMetric
+    assert report["metric"] == "coco/bbox_mAP" and 0 <= report["int8"]["coco/bbox_mAP"] <= 1
+    assert report["int8"]["tied_samples"] is None and "int8 coco/bbox_mAP" in result.extra
     int8 = torch.load(tmp_path / "model_int8.pth", weights_only=False)["state_dict"]
     assert int8["backbone.conv1.weight"].is_quantized and int8["neck.fpn_convs.2.conv.weight"].is_quantized
     assert not int8["bbox_head.retina_cls.weight"].is_quantized  # the head stays float

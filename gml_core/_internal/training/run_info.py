@@ -25,6 +25,8 @@ class RunInfo:
     runner: Any = None
     #: a factory of the data's own mmengine metric (e.g. detection mAP); None: top-k accuracy
     metric: Any = None
+    #: the validation metric that ranks checkpoints (``best.pth``): top-1 unless the data says otherwise
+    indicator: str = "accuracy/top1"
 
     def make_metric(self) -> Any:
         """A fresh validation metric: the data's own, or top-k accuracy."""

@@ -166,7 +166,8 @@ def build_runner(config: RunConfig, work_dir: Path) -> tuple[Any, Any, GmlHook]:
     train_loader = _loader(bundle.train, train.batch_size, True, train.num_workers)
     val_loader = _loader(bundle.val, train.val_batch_size, False, train.num_workers)
     run_info = RunInfo(work_dir, None, None, bundle.info, config,
-                       metric=(lambda: bundle.metric(algorithm)) if bundle.metric is not None else None)
+                       metric=(lambda: bundle.metric(algorithm)) if bundle.metric is not None else None,
+                       indicator=bundle.best_indicator)
     metric = run_info.make_metric()
     hook = GmlHook(run_info, get_host(), progress=rt.progress and _is_tty(), console=rt.console)
     distributed = rt.launcher != "none"

@@ -50,10 +50,11 @@ def report_rows(reports: list[tuple[str, dict]]) -> list[list[str]]:
     rows = []
     for name, r in reports:
         fp32, int8, lat = r["fp32"], r["int8"], r["latency"]
-        q = r.get("quantizer", {})
+        q, metric = r.get("quantizer", {}), r.get("metric", "top1")
+        quality = f"{fp32[metric]:.2f}", f"{int8[metric]:.2f}" + ("" if metric == "top1" else f" ({metric})")
         rows.append([
             name, f"{q.get('type', '?')} ({q.get('backend', '?')})",
-            f"{fp32['top1']:.2f}", f"{int8['top1']:.2f}",
+            *quality,
             _size(fp32, int8),
             f"{lat['fp32_ms']:.3f} -> {lat['int8_ms']:.3f} ms ({_speedup(lat)}; "
             f"batch {lat['batch_size']}, {lat['threads']} thread{'s' if lat['threads'] != 1 else ''})",
@@ -74,7 +75,7 @@ def report(runs: tuple[str, ...]) -> None:
     from rich.table import Table
 
     table = Table(title="fp32 vs int8 (gml-qat)")
-    for column in ("run", "quantizer", "fp32 top1", "int8 top1", "size on disk", "CPU latency"):
+    for column in ("run", "quantizer", "fp32 metric", "int8 metric", "size on disk", "CPU latency"):
         table.add_column(column)
     for row in report_rows(load_reports(runs)):
         table.add_row(*row)

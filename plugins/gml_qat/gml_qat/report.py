@@ -55,6 +55,19 @@ def top1(model: nn.Module, loader: Any) -> tuple[float, int]:
     return 100.0 * correct / max(total, 1), ties
 
 
+def score(model: nn.Module, run: Any) -> tuple[float, int | None]:
+    """``(value, tied samples)`` of ``metric_name(run)``: top-1 under ``TIE_RULE`` for classification, the
+    data's own metric otherwise (e.g. detection mAP, which has no ties to count)."""
+    if run.metric is None:
+        return top1(model, run.val_loader)
+    return run.evaluate(model).get(run.indicator, float("nan")), None
+
+
+def metric_name(run: Any) -> str:
+    """The name the report gives its quality metric: ``top1`` or the data's indicator."""
+    return "top1" if run.metric is None else run.indicator
+
+
 def warmup_passes(passes: int) -> int:
     """Warm-up passes per model before timing: 10, fewer for tiny ``latency_runs`` (at least 2)."""
     return max(2, min(10, passes // 5))
@@ -91,16 +104,17 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
     backend = quantizer.backend
     shape = (config.latency_batch_size, *input_shape[1:])
     example = torch.randn(shape)
+    metric = metric_name(run)
     with quantized_engine(backend):
         int8 = quantizer.convert(prepared)
-        int8_top1, int8_ties = top1(int8, run.val_loader)
+        int8_top1, int8_ties = score(int8, run)
         counts = {"fp32": _counts(copy.deepcopy(float_start), input_shape, int8=False),
                   "int8": _counts(int8, input_shape, int8=True)}
         if from_checkpoint:
             fp32_model, weights = float_start, "init_from"
         else:
             fp32_model, weights = quantizer.fake_quant_disabled(prepared).cpu().eval(), "QAT weights, fake quant off"
-        fp32_top1, fp32_ties = top1(fp32_model, run.val_loader)
+        fp32_top1, fp32_ties = score(fp32_model, run)
         meta = {"backend": backend, "quantizer": quantizer.spec(), "input_shape": list(shape)}
         fp32_eager = copy.deepcopy(float_start).eval()
         int8_ts, int8_why = _scripted(int8, example, "int8")
@@ -121,11 +135,12 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
                                                        input_shape).resolve())
     report = {
         "quantizer": quantizer.spec(),
+        "metric": metric,
         "tie_rule": TIE_RULE,
-        "fp32": {"top1": fp32_top1, "tied_samples": fp32_ties, "weights": weights,
+        "fp32": {metric: fp32_top1, "tied_samples": fp32_ties, "weights": weights,
                  **counts["fp32"], "torchscript_bytes": fp32_bytes and len(fp32_bytes),
                  "state_dict_bytes": _state_bytes(float_start)},
-        "int8": {"top1": int8_top1, "tied_samples": int8_ties, **counts["int8"],
+        "int8": {metric: int8_top1, "tied_samples": int8_ties, **counts["int8"],
                  "torchscript_bytes": int8_bytes and len(int8_bytes),
                  "state_dict_bytes": _state_bytes(int8), "torchscript_error": int8_why or None},
         "latency": {**_renamed(lat.to_dict()), "engine": backend,
@@ -133,7 +148,7 @@ def int8_report(quantizer: Any, prepared: nn.Module, float_start: nn.Module, fro
         "files": files,
     }
     files["report"] = str(atomic_write_text(work_dir / REPORT, json.dumps(report, indent=2)).resolve())
-    _log(f"IAO: int8 top1 {int8_top1:.2f} vs fp32 {fp32_top1:.2f} ({weights}); "
+    _log(f"IAO: int8 {metric} {int8_top1:.2f} vs fp32 {fp32_top1:.2f} ({weights}); "
          f"fp32 / int8 latency {describe(lat)}")
     return report
 
@@ -147,8 +162,9 @@ def summary_rows(quantizer: Any, report: Mapping[str, Any]) -> dict[str, str]:
     """The rows IAO adds to the ``gml run`` summary."""
     fp32, int8, lat = report["fp32"], report["int8"], report["latency"]
     rows = {"quantizer": quantizer.describe()}
-    rows[f"fp32 top1 ({fp32['weights']})"] = f"{fp32['top1']:.2f}"
-    rows["int8 top1"] = f"{int8['top1']:.2f} ({int8['top1'] - fp32['top1']:+.2f})"
+    metric = report.get("metric", "top1")  # reports written before detection: always top1
+    rows[f"fp32 {metric} ({fp32['weights']})"] = f"{fp32[metric]:.2f}"
+    rows[f"int8 {metric}"] = f"{int8[metric]:.2f} ({int8[metric] - fp32[metric]:+.2f})"
     kind = "torchscript_bytes" if fp32["torchscript_bytes"] and int8["torchscript_bytes"] else "state_dict_bytes"
     label = "TorchScript" if kind == "torchscript_bytes" else "state dict"
     rows[f"fp32 / int8 size ({label})"] = (f"{format_size(fp32[kind])} / {format_size(int8[kind])} "
