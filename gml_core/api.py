@@ -22,7 +22,8 @@ Groups (see docs/plugins.md for the contract they form):
   ``load_weights``, ``atomic_write``, ``atomic_write_bytes``, ``atomic_write_text``
 - measurement and training: ``count_params``, ``count_flops``, ``format_count``,
   ``parse_count``, ``COUNT_UNITS``, ``make_optimizer``, ``make_optim_wrapper``
-- OpenMMLab config adapters: ``merge_dicts``, ``check_offline_weights``, ``REMOTE_PREFIXES``
+- OpenMMLab config adapters: ``merge_dicts``, ``check_offline_weights``, ``REMOTE_PREFIXES``,
+  ``init_weights_quietly``
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "merge_dicts": "gml_core._internal.mm_config:merge_dicts",
     "check_offline_weights": "gml_core._internal.mm_config:check_offline_weights",
     "REMOTE_PREFIXES": "gml_core._internal.mm_config:REMOTE_PREFIXES",
+    "init_weights_quietly": "gml_core._internal.mm_config:init_weights_quietly",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -31,3 +31,19 @@ def check_offline_weights(value: Any, path: str) -> None:
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             check_offline_weights(item, f"{path}[{i}]")
+
+
+
+def init_weights_quietly(model: Any) -> None:
+    """An OpenMMLab model's ``init_weights()`` without its per-parameter report on the console."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)

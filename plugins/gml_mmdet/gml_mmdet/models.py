@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from gml_core.api import GmlUserError, check_offline_weights, did_you_mean, one_of
+from gml_core.api import GmlUserError, check_offline_weights, did_you_mean, init_weights_quietly, one_of
 
 from . import registries
 from .ops import building
@@ -97,19 +97,6 @@ def _check_parts(cfg: dict[str, Any]) -> None:
         registries.lookup(reg, part["type"], role)
 
 
-def _init_weights_quietly(model: nn.Module) -> None:
-    import logging
-
-    from mmengine.logging import MMLogger
-
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-
 
 def _add_taps(model: nn.Module, inputs: int) -> None:
     head = model.rpn_head if hasattr(model, "rpn_head") else model.bbox_head
@@ -166,7 +153,7 @@ def make_builder(name: str) -> Any:
         except (TypeError, AssertionError, KeyError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             raise GmlUserError(f"mmdet.{name} could not be built: {type(exc).__name__}: {first}") from None
-        _init_weights_quietly(model)
+        init_weights_quietly(model)
         with building(f"mmdet.{name}"):
             _add_taps(model, in_channels or 3)  # a dry run: an op without a CPU fallback fails here, named
         setattr(model, CFG_ATTR, cfg)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from torch import nn
 
-from gml_core.api import REMOTE_PREFIXES, GmlUserError, check_offline_weights
+from gml_core.api import REMOTE_PREFIXES, GmlUserError, check_offline_weights, init_weights_quietly
 
 from . import registries
 from .checks import BackboneCfg, HeadCfg, NeckCfg, accepted_params
@@ -89,20 +89,6 @@ def _adapt_stem(model: nn.Module, in_channels: int) -> None:
             return
 
 
-def _init_weights_quietly(model: nn.Module) -> None:
-    """mmpretrain's weight init; its per-parameter report is kept out of the console."""
-    import logging
-
-    from mmengine.logging import MMLogger
-
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-
 
 @registries.in_mmpretrain_scope
 def build_image_classifier(backbone: BackboneCfg, neck: Optional[NeckCfg] = None, head: Optional[HeadCfg] = None,
@@ -149,6 +135,6 @@ def build_image_classifier(backbone: BackboneCfg, neck: Optional[NeckCfg] = None
         raise GmlUserError(f"mmpretrain.ImageClassifier could not be built: {type(exc).__name__}: {exc}") from None
     if in_channels is not None and native_backbone and not _accepts(backbone_cfg["type"], "in_channels"):
         _adapt_stem(model.backbone, in_channels)
-    _init_weights_quietly(model)
+    init_weights_quietly(model)
     setattr(model, CFG_ATTR, cfg)
     return model
