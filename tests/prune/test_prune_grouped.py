@@ -127,3 +127,23 @@ def test_oneshot_prune_keeps_conv_groups_divisible():
     exported = torch.export.export(small, (torch.randn(*shape),))
     x = torch.randn(*shape)
     torch.testing.assert_close(exported.module()(x), small(x))
+
+
+def test_dmcp_widths_scale_one_block_to_every_conv_group():
+    from gml_prune.config import DMCPMutatorConfig, WidthConfig
+    from gml_prune.dmcp import DMCPMutator, width_plan
+
+    model = randomize(randomize_bn(GroupedNet()))
+    graph = analyze(model, (1, 3, 8, 8))
+    cfg = DMCPMutatorConfig(width=WidthConfig(max=1.0, min=0.3, offset=0.3), target_flops=0.6)
+    mutator = DMCPMutator(cfg, graph, FlopsModel(graph, model))
+    g = graph.group("grouped")                               # 12 channels, 4 conv groups of 3
+    plan, one = mutator.plans[g.index], width_plan(3, 1.0, 0.3, 0.3)
+    assert (plan.min_ch, plan.step, plan.steps, plan.max_ch) == (4 * one.min_ch, 4 * one.step, one.steps, 12)
+    for _ in range(5):
+        assert all(n % graph.groups[gi].blocks == 0 for gi, n in mutator.chain_sample().items())
+    with torch.no_grad():
+        mutator.alphas[f"g{g.index}"].fill_(-2.0)
+        scales = mutator.channel_scales()[g.index].view(4, 3)
+    assert torch.equal(scales, scales[:1].expand(4, 3))      # the same width profile in every block
+    assert scales[0, 0] == 1 and 0 < scales[0, -1] < scales[0, 1] < 1
