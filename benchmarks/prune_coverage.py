@@ -38,7 +38,9 @@ FIXED_SIZE = {"maxvit_t": 224}
 def build(name: str, size: int) -> tuple[torch.nn.Module, list[int]]:
     kwargs: dict = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
     size = FIXED_SIZE.get(name, size)
-    if name.startswith("vit_"):
+    if name.startswith("vit_"):                     # a multiple of the patch size (vit_b_32: 128 for 112)
+        patch = int(name.rsplit("_", 1)[1])
+        size = -(-size // patch) * patch
         kwargs["image_size"] = size
     if name == "inception_v3":
         size = max(size, 160)                       # its stem and reductions need at least ~75 pixels
@@ -46,7 +48,10 @@ def build(name: str, size: int) -> tuple[torch.nn.Module, list[int]]:
 
 
 def check(name: str, target: float, export: bool, size: int = 224) -> dict:
-    model, shape = build(name, size)
+    try:
+        model, shape = build(name, size)
+    except Exception as exc:                                         # noqa: BLE001 - the row reports it
+        return {"model": name, "status": "not run", "message": f"cannot build: {str(exc).splitlines()[0][:150]}"}
     row: dict = {"model": name, "input": shape[-1], "params_m": count_params(model) / 1e6}
     start = time.perf_counter()
     try:
