@@ -147,3 +147,20 @@ def test_dmcp_widths_scale_one_block_to_every_conv_group():
         scales = mutator.channel_scales()[g.index].view(4, 3)
     assert torch.equal(scales, scales[:1].expand(4, 3))      # the same width profile in every block
     assert scales[0, 0] == 1 and 0 < scales[0, -1] < scales[0, 1] < 1
+
+
+@pytest.mark.parametrize("allocation", ["uniform", "global"])
+@pytest.mark.parametrize("round_to", [1, 16])
+def test_both_allocations_keep_equal_counts_per_conv_group(allocation, round_to):
+    model = randomize(randomize_bn(GroupedNet()))
+    shape = (1, 3, 8, 8)
+    graph = analyze(model, shape)
+    flops = FlopsModel(graph, model)
+    small = prune(model, shape, 0.6, allocation=allocation, round_to=round_to).eval()
+    assert small.grouped.groups == 4 and small.side.groups == 2
+    for conv in (small.grouped, small.side):
+        assert conv.in_channels % conv.groups == 0 and conv.out_channels % conv.groups == 0
+    assert small.stem.out_channels % 4 == 0 and small.grouped.out_channels % 4 == 0
+    assert count_flops(small, shape) <= 0.6 * flops.full
+    with torch.no_grad():
+        assert small(torch.randn(*shape)).shape == (1, 3)
