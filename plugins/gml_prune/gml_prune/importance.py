@@ -51,12 +51,15 @@ def channel_scores(model: nn.Module, group: ChannelGroup, criterion: str) -> tor
 def group_round(group: ChannelGroup, round_to: int) -> int:
     """The channel multiple of a group: ``round_to``, at most a quarter of the group (a power of
     two, so small groups can still be pruned); attention heads (already wide units): 1. A group
-    split into ``blocks`` by grouped convolutions: ``blocks`` x the multiple of one block."""
+    split into ``blocks`` by grouped convolutions keeps the same count per block, the fewest per
+    block that make the total a multiple of ``round_to`` (the dense layers around a grouped conv
+    see the total), capped at a quarter of a block."""
     if any(m.role == HEADS for m in group.members):
         return 1
     width = group.size // group.blocks
     quarter = 1 << max(0, (width // 4).bit_length() - 1)
-    return group.blocks * max(1, min(round_to, quarter))
+    per_block = max(1, round_to // math.gcd(max(1, round_to), group.blocks))
+    return group.blocks * max(1, min(per_block, quarter))
 
 
 def lowest_count(group: ChannelGroup, min_keep: float, multiple: int = 1) -> int:
