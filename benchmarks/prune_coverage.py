@@ -1,41 +1,63 @@
 """Coverage of gml-prune over torchvision classification models: pruned to the target or a clear error.
 
-For every model (``weights=None``): ``gml_prune.oneshot.prune`` to ``--target`` FLOPs, the FLOPs
-ratio reached, prunable / all channel groups, whether the pruned model runs and whether
-``torch.export`` accepts it. Errors are the one-line message a user gets.
+For every model (``weights=None``): ``gml_prune.oneshot.prune`` to ``--target`` FLOPs (L1, uniform,
+default round_to), the FLOPs ratio reached, prunable / all channel groups (and how many are split
+by grouped convolutions), whether the pruned model runs and whether ``torch.export`` accepts it.
+Errors are the one-line message a user gets.
+
+``--models all`` walks ``torchvision.models.list_models(module=torchvision.models)``; ``--isolate``
+runs each model in its own forked process (address space capped at ``--mem-gb``, ``--timeout`` seconds)
+so that one huge model cannot take the machine's memory; such a row then says "not run".
 
     OMP_NUM_THREADS=1 python benchmarks/prune_coverage.py --out work_dirs/bench_prune_coverage.json
-    OMP_NUM_THREADS=1 python benchmarks/prune_coverage.py --models all     # every torchvision classifier
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/prune_coverage.py --models all --isolate --size 112 \
+        --out work_dirs/bench_prune_coverage_all.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
 
 import torch
 import torchvision
 
-from gml_core.api import atomic_write_text, count_flops
+from gml_core.api import atomic_write_text, count_flops, count_params
 from gml_prune.graph import analyze
 from gml_prune.oneshot import prune
 
 DEFAULT = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "regnet_y_400mf", "shufflenet_v2_x1_0",
            "mobilenet_v2", "mobilenet_v3_large", "mnasnet1_0", "efficientnet_b0", "densenet121", "googlenet",
            "squeezenet1_1", "vgg11_bn", "alexnet", "convnext_tiny", "vit_b_16", "swin_t", "swin_v2_t", "maxvit_t"]
+#: models whose architecture fixes the input size (``input_size`` / ``image_size`` set at construction)
+FIXED_SIZE = {"maxvit_t": 224}
 
 
-def check(name: str, target: float, export: bool) -> dict:
-    size = 299 if name == "inception_v3" else 224
-    shape = [1, 3, size, size]
-    kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
-    model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
-    row: dict = {"model": name}
+def build(name: str, size: int) -> tuple[torch.nn.Module, list[int]]:
+    kwargs: dict = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    size = FIXED_SIZE.get(name, size)
+    if name.startswith("vit_"):                     # a multiple of the patch size (vit_b_32: 128 for 112)
+        patch = int(name.rsplit("_", 1)[1])
+        size = -(-size // patch) * patch
+        kwargs["image_size"] = size
+    if name == "inception_v3":
+        size = max(size, 160)                       # its stem and reductions need at least ~75 pixels
+    return torchvision.models.get_model(name, weights=None, **kwargs).eval(), [1, 3, size, size]
+
+
+def check(name: str, target: float, export: bool, size: int = 224) -> dict:
+    try:
+        model, shape = build(name, size)
+    except Exception as exc:                                         # noqa: BLE001 - the row reports it
+        return {"model": name, "status": "not run", "message": f"cannot build: {str(exc).splitlines()[0][:150]}"}
+    row: dict = {"model": name, "input": shape[-1], "params_m": count_params(model) / 1e6}
     start = time.perf_counter()
     try:
         graph = analyze(model, shape)
         row["groups"] = f"{len(graph.prunable)} / {len([g for g in graph.groups if g.members])}"
+        row["grouped"] = len(graph.blocks())
         small = prune(model, shape, target).eval()
     except Exception as exc:                                         # noqa: BLE001 - the row reports it
         row.update(status="error", message=str(exc).splitlines()[0][:200])
@@ -55,27 +77,72 @@ def check(name: str, target: float, export: bool) -> dict:
     return row
 
 
+def _child(conn, name: str, args: argparse.Namespace) -> None:
+    import resource
+    cap = int(args.mem_gb * 2 ** 30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        conn.send(check(name, args.target, not args.no_export, args.size))
+    except MemoryError:
+        conn.send({"model": name, "status": "not run", "message": f"MemoryError (address space capped at "
+                                                                  f"{args.mem_gb} GiB)"})
+
+
+def isolated(name: str, args: argparse.Namespace) -> dict:
+    """``check`` in a forked child with capped memory and time; a crash becomes a "not run" row."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, name, args))
+    proc.start()
+    child.close()
+    ready = parent.poll(args.timeout)
+    try:
+        row = parent.recv() if ready else None
+    except EOFError:                                                 # the child died without a result
+        row = None
+    if proc.is_alive():
+        proc.kill()
+    proc.join()
+    if row is None:
+        why = f"the process died (exit code {proc.exitcode}; memory capped at {args.mem_gb} GiB)" if ready \
+            else f"over the {args.timeout} s limit"
+        row = {"model": name, "status": "not run", "message": why}
+    return row
+
+
+def print_row(r: dict) -> None:
+    if r["status"] != "pruned":
+        print(f"| {r['model']} | {r.get('input', '')} | {r['status']}: {r['message']} | {r.get('groups', '-')} | "
+              f"{r.get('grouped', '')} | | | | |", flush=True)
+        return
+    export = "ok" if r.get("export") is True else r.get("export", "-")
+    print(f"| {r['model']} | {r['input']} | pruned | {r['groups']} | {r['grouped']} | {r['flops_ratio']:.3f} | "
+          f"{'ok' if r['forward'] else 'FAIL'} | {export} | {r['prune_s']:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=DEFAULT, help="model names, or 'all'")
     parser.add_argument("--target", type=float, default=0.5)
+    parser.add_argument("--size", type=int, default=224, help="input height and width")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--isolate", action="store_true", help="one forked process per model")
+    parser.add_argument("--mem-gb", type=float, default=8.0, help="address-space cap of an isolated model")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per isolated model")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
+    torch.set_num_threads(1)
     names = torchvision.models.list_models(module=torchvision.models) if args.models == ["all"] else args.models
     rows = []
-    print("| model | result | prunable / all groups | FLOPs ratio | forward | torch.export | prune s |")
-    print("|---|---|---|---:|---|---|---:|")
+    print("| model | input | result | prunable / all groups | grouped-conv groups | FLOPs ratio | forward | "
+          "torch.export | prune s |")
+    print("|---|---:|---|---|---:|---:|---|---|---:|")
     for name in names:
-        r = check(name, args.target, not args.no_export)
+        r = isolated(name, args) if args.isolate else check(name, args.target, not args.no_export, args.size)
         rows.append(r)
-        if r["status"] == "error":
-            print(f"| {name} | error: {r['message']} | {r.get('groups', '-')} | | | | |", flush=True)
-        else:
-            print(f"| {name} | pruned | {r['groups']} | {r['flops_ratio']:.3f} | {'ok' if r['forward'] else 'FAIL'} | "
-                  f"{'ok' if r.get('export') is True else r.get('export', '-')} | {r['prune_s']:.1f} |", flush=True)
-    if args.out:
-        atomic_write_text(args.out, json.dumps(rows, indent=2))
+        print_row(r)
+        if args.out:
+            atomic_write_text(args.out, json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

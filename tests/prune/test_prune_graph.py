@@ -108,7 +108,7 @@ def test_concatenation_offsets():
     assert (fc.role, fc.repeat) == ("in", 16)   # a spatial flatten: 16 features per channel
 
 
-def test_unsupported_operations_fix_channels():
+def test_shuffle_after_grouped_conv_fixes_only_the_shuffled_channels():
     class Shuffle(nn.Module):
         def __init__(self):
             super().__init__()
@@ -125,9 +125,10 @@ def test_unsupported_operations_fix_channels():
 
     graph = analyze(Shuffle(), (1, 3, 4, 4))
     _, a = producers(graph, "a")
+    _, grouped = producers(graph, "grouped")
     _, b = producers(graph, "b")
-    assert "grouped convolution" in a.fixed_reason
-    assert all("grouped" not in g.modules() for g in graph.groups)   # its weights are never sliced
+    assert a.prunable and a.blocks == 2 and a.modules("gin") == ["grouped"]   # 2 conv groups of 4 inputs
+    assert not grouped.prunable and "moves channels" in grouped.fixed_reason    # the view of the shuffle
     assert b.prunable                      # channels after the shuffle are fixed, b's own output is free
 
 

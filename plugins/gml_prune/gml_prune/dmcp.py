@@ -36,6 +36,7 @@ class WidthPlan:
     min_ch: int
     step: int
     steps: int
+    blocks: int = 1                            # grouped convs: every block keeps counts / blocks
 
     def candidates(self) -> list[int]:
         return [self.min_ch + k * self.step for k in range(self.steps + 1)]
@@ -54,6 +55,12 @@ def width_plan(size: int, wmax: float, wmin: float, offset: float) -> WidthPlan:
     step = max(1, (max_ch - lowest) // chunks)
     steps = (max_ch - lowest) // step
     return WidthPlan(size, max_ch, max_ch - steps * step, step, steps)
+
+
+def block_plan(size: int, blocks: int, wmax: float, wmin: float, offset: float) -> WidthPlan:
+    """:func:`width_plan` of one block of a group split by grouped convolutions, scaled to all blocks."""
+    p = width_plan(size // blocks, wmax, wmin, offset)
+    return WidthPlan(size, p.max_ch * blocks, p.min_ch * blocks, p.step * blocks, p.steps, blocks)
 
 
 def flops_loss(expected: torch.Tensor, target: float, full: float, kind: str = "log_l1") -> torch.Tensor:
@@ -86,7 +93,7 @@ class DMCPMutator(nn.Module):
         self.config = config
         self.flops = flops
         w = config.width
-        self.plans = {g.index: width_plan(g.size, w.max, w.min, w.offset) for g in graph.prunable}
+        self.plans = {g.index: block_plan(g.size, g.blocks, w.max, w.min, w.offset) for g in graph.prunable}
         self.alphas = nn.ParameterDict({f"g{gi}": nn.Parameter(torch.zeros(p.steps))
                                         for gi, p in self.plans.items() if p.steps > 0})
         self.target = resolve_target(config.target_flops, flops.full, f"{key}.target_flops")
@@ -123,10 +130,10 @@ class DMCPMutator(nn.Module):
         for gi, plan in self.plans.items():
             if plan.steps == 0:
                 continue
-            marg = self.marginal(gi)
-            ones = marg.new_ones(plan.min_ch)
-            zeros = marg.new_zeros(plan.size - plan.max_ch)
-            out[gi] = torch.cat([ones, marg.repeat_interleave(plan.step), zeros])
+            marg, b = self.marginal(gi), plan.blocks
+            ones = marg.new_ones(plan.min_ch // b)
+            zeros = marg.new_zeros((plan.size - plan.max_ch) // b)
+            out[gi] = torch.cat([ones, marg.repeat_interleave(plan.step // b), zeros]).repeat(b)
         return out
 
     # -- sampling ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from gml_core.api import GmlUserError
 
 from .attention import inner_width, slice_heads
 from .graph import DW, HEADS, IN, NORM, OUT, ChannelGraph, analyze
+from .groups import GIN, block_prefix
 
 PRUNED_TYPE = "gml.PrunedModel"
 
@@ -39,6 +40,8 @@ def _dims(module: nn.Module, role: str) -> int:
         return module.weight.shape[0]
     if role == IN:
         return module.weight.shape[1]
+    if role == GIN:
+        return module.in_channels
     if role == NORM:
         return module.num_features
     return module.weight.shape[0]
@@ -84,6 +87,14 @@ def _slice(module: nn.Module, role: str, keep: torch.Tensor) -> None:
         module.num_features = n
         return
     w = module.weight
+    if role == GIN:                              # grouped conv: each group keeps its own input columns
+        groups, rows = module.groups, w.shape[0] // module.groups
+        per = keep.view(groups, -1).to(w.device)
+        if len(set(per.sum(1).tolist())) != 1:
+            raise ValueError(f"grouped convolution keeps different channel counts per group: {per.sum(1).tolist()}")
+        module.weight = _param(w, torch.cat([w[g * rows:(g + 1) * rows][:, per[g]] for g in range(groups)]))
+        module.in_channels = n
+        return
     if role in (OUT, DW):
         module.weight = _param(w, w[idx])
         if module.bias is not None:
@@ -119,9 +130,12 @@ def prune_model(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torch.
     return small
 
 
-def prefix_keep(counts: Mapping[int, int]) -> dict[int, torch.Tensor]:
-    """Keep indices for "the first n channels" of each group (slimmable / DMCP widths)."""
-    return {gi: torch.arange(int(n)) for gi, n in counts.items()}
+def prefix_keep(counts: Mapping[int, int], graph: ChannelGraph | None = None) -> dict[int, torch.Tensor]:
+    """Keep indices for "the first n channels" of each group (slimmable / DMCP widths); with ``graph``,
+    a group split by grouped convolutions keeps the first ``n / blocks`` channels of each block."""
+    blocks = graph.blocks() if graph is not None else {}
+    return {gi: block_prefix(graph.groups[gi].size, blocks[gi], n) if gi in blocks else torch.arange(int(n))
+            for gi, n in counts.items()}
 
 
 # -- checkpoint and rebuild -------------------------------------------------------------
@@ -164,10 +178,10 @@ def build_pruned_model(base: dict, channels: dict[str, int], input_shape: list[i
         except KeyError:
             raise GmlUserError(f"gml.PrunedModel: channel group '{key}' does not exist in {base['type']}; "
                                "the checkpoint was exported from a different model") from None
-        if not group.prunable or not 1 <= int(n) <= group.size:
+        if not group.prunable or not 1 <= int(n) <= group.size or int(n) % group.blocks:
             raise GmlUserError(f"gml.PrunedModel: group '{key}' cannot keep {n} of {group.size} channels")
         counts[group.index] = int(n)
-    return prune_model(model, graph, prefix_keep(counts))
+    return prune_model(model, graph, prefix_keep(counts, graph))
 
 
 def save_torchscript(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> Path:

@@ -8,13 +8,19 @@ the spaces of its operands; a concatenation along channels joins layouts.
 Spaces are merged with union-find; each resulting set is a :class:`ChannelGroup`
 whose channels can be pruned together while the model stays valid.
 
+A grouped convolution (``groups`` = G) reads G equal blocks of its input channels and
+writes G equal blocks of output channels: both spaces get the constraint that every
+block keeps the same number of channels (``ChannelGroup.blocks``), so the pruned layer
+still has G groups (Torch-Pruning's rule too); its input member has the role ``gin``.
+
 Anything the analysis does not understand (reshapes that move channels, slicing,
-grouped convolutions, unknown layers, the model's inputs and outputs) *fixes*
-the spaces it touches: they are kept whole, which is always safe.
+unknown layers, the model's inputs and outputs) *fixes* the spaces it touches: they
+are kept whole, which is always safe.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -22,7 +28,7 @@ import torch
 from torch import fx, nn
 
 from .attention import ATTENTION_TYPES, attention_rule
-from .groups import DW, HEADS, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPoint, Member
+from .groups import DW, GIN, HEADS, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPoint, Member
 from .rules import BINARY_ELEMENTWISE, PASSTHROUGH_FUNCS, PASSTHROUGH_MODULES, REDUCTIONS, RESHAPES, op_name
 from .tracing import matching_modules, propagate_shapes, trace
 
@@ -46,6 +52,7 @@ class _Analyzer:
         self.parent: list[int] = []
         self.size: list[int] = []
         self.fixed: dict[int, str] = {}
+        self.blocks: dict[int, int] = {}
         self.members: dict[int, list[Member]] = {}
         self.values: dict[fx.Node, Any] = {}
         self.layers: list[tuple] = []
@@ -80,6 +87,8 @@ class _Analyzer:
         self.members[a] += self.members.pop(b)
         if b in self.fixed and a not in self.fixed:
             self.fixed[a] = self.fixed[b]
+        if b in self.blocks:
+            self.blocks[a] = math.lcm(self.blocks.get(a, 1), self.blocks.pop(b))
 
     def fix(self, value: Any, reason: str) -> None:
         for layout in _layouts(value):
@@ -200,9 +209,31 @@ class _Analyzer:
             self.add_segments(inp, name, DW)
             self.layers.append((name, "dwconv", inp, inp, m.groups, kernel, positions))
             return inp
+        if ok:
+            return self.grouped_conv(name, m, inp, kernel, positions)
         out = self.opaque_call(node, f"grouped convolution {name}")
         if isinstance(inp, _Layout) and isinstance(out, _Layout):
             self.layers.append((name, "conv", inp, out, m.groups, kernel, positions))
+        return out
+
+    def grouped_conv(self, name: str, m: nn.Module, inp: _Layout, kernel: int, positions: int) -> _Layout:
+        """``groups`` = G: each input segment must consist of whole blocks of ``in_channels / G``; its
+        space then keeps the same count in every block, as does the new output space."""
+        width, offset = m.in_channels // m.groups, 0
+        for sid, n in inp.segs:
+            if width < 2 or offset % width or n % width:
+                self.fix(_Layout([(sid, n)]), f"grouped convolution {name} splits these channels across its groups")
+            else:
+                root = self.find(sid)
+                self.blocks[root] = math.lcm(self.blocks.get(root, 1), n // width)
+            offset += n
+        self.add_segments(inp, name, GIN)
+        sid = self.new_space(m.out_channels, "" if m.out_channels // m.groups > 1
+                             else f"grouped convolution {name} has one output channel per group")
+        self.blocks[sid] = m.groups
+        self.add(sid, Member(name, OUT, 0))
+        out = _Layout([(sid, m.out_channels)])
+        self.layers.append((name, "conv", inp, out, m.groups, kernel, positions))
         return out
 
     def linear(self, node: fx.Node, name: str, m: nn.Linear, inp: Any, in_meta: Any, out_meta: Any) -> Any:
@@ -369,8 +400,11 @@ class _Analyzer:
                 reason = "no layer produces these channels"
             if not reason and self.size[root] < 2:
                 reason = "a single channel"
+            blocks = self.blocks.get(root, 1)
+            if not reason and (self.size[root] % blocks or self.size[root] // blocks < 2):
+                reason = f"grouped convolutions split these {self.size[root]} channels into {blocks} groups"
             key = producers[0] if producers else f"fixed{index[root]}"
-            groups.append(ChannelGroup(index[root], key, self.size[root], list(members), reason))
+            groups.append(ChannelGroup(index[root], key, self.size[root], list(members), reason, blocks))
         _dedupe_keys(groups)
 
         def segs(layout: _Layout) -> tuple[tuple[int, int], ...]:
@@ -396,7 +430,7 @@ class _Analyzer:
                 if isinstance(source, fx.Node) and source.op == "call_module" and source.target in producers:
                     after_producer.add(m.module)
             for m in g.members:
-                if m.role == IN:
+                if m.role in (IN, GIN):
                     continue
                 if m.role in (OUT, DW) and _sole_bn_user(nodes.get(m.module), self.gm) is not None:
                     continue                                       # the BN right after it masks it

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OUT, IN, NORM, DW, HEADS = "out", "in", "norm", "dw", "heads"
+import torch
+
+OUT, IN, NORM, DW, HEADS, GIN = "out", "in", "norm", "dw", "heads", "gin"
 
 
 @dataclass(frozen=True)
@@ -13,7 +15,8 @@ class Member:
 
     ``role``: ``out`` (output channels of a conv/linear), ``in`` (input channels),
     ``norm`` (BatchNorm features), ``dw`` (depthwise conv: in = out = groups), ``heads``
-    (attention heads; ``repeat`` = head size).
+    (attention heads; ``repeat`` = head size), ``gin`` (input channels of a grouped convolution:
+    each conv group keeps its own columns of the weight).
     ``offset`` is the group's first channel inside that dimension; ``repeat`` is the
     number of input features per channel (a linear layer after a spatial flatten).
     """
@@ -33,6 +36,7 @@ class ChannelGroup:
     size: int
     members: list[Member] = field(default_factory=list)
     fixed_reason: str = ""
+    blocks: int = 1                          # grouped convs: every block of size / blocks keeps as many
 
     @property
     def prunable(self) -> bool:
@@ -90,6 +94,10 @@ class ChannelGraph:
     def prunable(self) -> list[ChannelGroup]:
         return [g for g in self.groups if g.prunable]
 
+    def blocks(self) -> dict[int, int]:
+        """``{group index: blocks}`` of the prunable groups with a grouped-conv constraint."""
+        return {g.index: g.blocks for g in self.prunable if g.blocks > 1}
+
     def group(self, key: str) -> ChannelGroup:
         for g in self.groups:
             if g.key == key:
@@ -103,9 +111,31 @@ class ChannelGraph:
             if not g.members:
                 continue
             state = "prunable" if g.prunable else f"fixed ({g.fixed_reason})"
+            if g.blocks > 1:
+                state += f", {g.blocks} conv groups of {g.size // g.blocks}"
             lines.append(f"[{g.index}] {g.key}: {g.size} channels, {state}")
-            for role in (OUT, HEADS, DW, NORM, IN):
+            for role in (OUT, HEADS, DW, NORM, IN, GIN):
                 names = g.modules(role)
                 if names:
                     lines.append(f"    {role:4s}: {', '.join(names)}")
         return "\n".join(lines)
+
+
+def block_prefix(size: int, blocks: int, n: int) -> torch.Tensor:
+    """Indices of the first ``n / blocks`` channels of each of ``blocks`` equal blocks (``n`` a multiple)."""
+    if int(n) % blocks:
+        raise ValueError(f"{n} channels cannot be split evenly over {blocks} conv groups: not a multiple of {blocks}")
+    per, width = int(n) // blocks, size // blocks
+    return (torch.arange(blocks).unsqueeze(1) * width + torch.arange(per)).flatten()
+
+
+def block_topk(scores: torch.Tensor, n: int, blocks: int = 1) -> torch.Tensor:
+    """A keep mask of the ``n`` highest scores, ``n / blocks`` in each block when ``blocks`` > 1."""
+    keep = torch.zeros(scores.numel(), dtype=torch.bool)
+    if blocks <= 1:
+        keep[torch.topk(scores, int(n)).indices] = True
+        return keep
+    rows = scores.view(blocks, -1)
+    idx = torch.topk(rows, int(n) // blocks, dim=1).indices + torch.arange(blocks).unsqueeze(1) * rows.shape[1]
+    keep[idx.flatten()] = True
+    return keep

@@ -21,6 +21,7 @@ from torch import nn
 from .attention import head_scores
 from .budget import DEFAULT_ROUND_TO  # noqa: F401  (re-exported)
 from .graph import DW, HEADS, NORM, OUT, ChannelGraph, ChannelGroup
+from .groups import block_topk
 
 
 @torch.no_grad()
@@ -49,11 +50,22 @@ def channel_scores(model: nn.Module, group: ChannelGroup, criterion: str) -> tor
 
 def group_round(group: ChannelGroup, round_to: int) -> int:
     """The channel multiple of a group: ``round_to``, at most a quarter of the group (a power of
-    two, so small groups can still be pruned); attention heads (already wide units): 1."""
-    if round_to <= 1 or any(m.role == HEADS for m in group.members):
+    two, so small groups can still be pruned); attention heads (already wide units): 1. A group
+    split into ``blocks`` by grouped convolutions keeps the same count per block, the fewest per
+    block that make the total a multiple of ``round_to`` (the dense layers around a grouped conv
+    see the total), capped at a quarter of a block."""
+    if any(m.role == HEADS for m in group.members):
         return 1
-    quarter = 1 << max(0, (group.size // 4).bit_length() - 1)
-    return max(1, min(round_to, quarter))
+    width = group.size // group.blocks
+    quarter = 1 << max(0, (width // 4).bit_length() - 1)
+    per_block = max(1, round_to // math.gcd(max(1, round_to), group.blocks))
+    return group.blocks * max(1, min(per_block, quarter))
+
+
+def lowest_count(group: ChannelGroup, min_keep: float, multiple: int = 1) -> int:
+    """The fewest channels a group may keep: ``min_keep`` of it, at least one (one per conv group)."""
+    lower = max(1, math.ceil(min_keep * group.size - 1e-9))
+    return -(-lower // group.blocks) * group.blocks if group.blocks > 1 else lower
 
 
 def _rounded(n: float, size: int, lower: int, round_to: int) -> int:
@@ -66,7 +78,7 @@ def uniform_counts(graph: ChannelGraph, ratio: float, min_keep: float, round_to:
     """Channels kept per group when every group keeps ``ratio`` of its channels."""
     out = {}
     for g in graph.prunable:
-        lower = max(1, math.ceil(min_keep * g.size - 1e-9))
+        lower = lowest_count(g, min_keep)
         n = _rounded(ratio * g.size, g.size, lower, group_round(g, round_to))
         out[g.index] = min(n, cap[g.index]) if cap else n
     return out
@@ -101,8 +113,9 @@ def search_global(graph: ChannelGraph, scores: Mapping[int, torch.Tensor], flops
         s = s / (mean + 1e-12)
         s[~live] = -math.inf
         norm[g.index] = s
-        lower[g.index] = max(1, math.ceil(min_keep * g.size - 1e-9))
+        lower[g.index] = lowest_count(g, min_keep)
         rounding[g.index] = group_round(g, round_to)
+    blocks = graph.blocks()
 
     def masks_at(threshold: float) -> dict[int, torch.Tensor]:
         out = {}
@@ -110,9 +123,12 @@ def search_global(graph: ChannelGraph, scores: Mapping[int, torch.Tensor], flops
             keep = s >= threshold
             n = _rounded(int(keep.sum()), s.numel(), lower[gi], rounding[gi])
             n = min(n, max(int(torch.isfinite(s).sum()), 1))
-            if n != int(keep.sum()):
-                keep = torch.zeros_like(keep)
-                keep[torch.topk(s, n).indices] = True
+            if gi in blocks:
+                n = min(n // blocks[gi] * blocks[gi], int(torch.isfinite(s.view(blocks[gi], -1)).sum(1).min())
+                        * blocks[gi])
+                keep = block_topk(s, n, blocks[gi])
+            elif n != int(keep.sum()):
+                keep = block_topk(s, n)
             out[gi] = keep
         return out
 
@@ -133,14 +149,14 @@ def search_global(graph: ChannelGraph, scores: Mapping[int, torch.Tensor], flops
 
 
 def top_masks(scores: Mapping[int, torch.Tensor], counts: Mapping[int, int],
-              alive: Mapping[int, torch.Tensor] | None = None) -> dict[int, torch.Tensor]:
-    """Keep the ``counts[g]`` highest-scoring (still alive) channels of each group."""
+              alive: Mapping[int, torch.Tensor] | None = None,
+              blocks: Mapping[int, int] | None = None) -> dict[int, torch.Tensor]:
+    """Keep the ``counts[g]`` highest-scoring (still alive) channels of each group; ``blocks[g]``
+    (``ChannelGraph.blocks()``): the same number in each block of a grouped-conv group."""
     out = {}
     for gi, n in counts.items():
         s = scores[gi].clone().float()
         if alive is not None:
             s[~alive[gi].bool()] = -math.inf
-        keep = torch.zeros(s.numel(), dtype=torch.bool)
-        keep[torch.topk(s, int(n)).indices] = True
-        out[gi] = keep
+        out[gi] = block_topk(s, int(n), (blocks or {}).get(gi, 1))
     return out

@@ -17,6 +17,7 @@ from torch import nn
 
 from .attention import masked_attention_hook
 from .graph import ChannelGraph, MaskPoint
+from .groups import block_prefix
 
 
 class ChannelMasker(nn.Module):
@@ -46,11 +47,16 @@ class ChannelMasker(nn.Module):
             self.mask(gi).copy_(m.to(self.mask(gi)))
 
     def set_counts(self, counts: Mapping[int, int]) -> None:
-        """Keep the first ``counts[g]`` channels of each listed group (others unchanged)."""
+        """Keep the first ``counts[g]`` channels of each listed group (others unchanged); a group split
+        by grouped convolutions keeps the first ``counts[g] / blocks`` of each block."""
+        blocks = self.graph.blocks()
         for gi, n in counts.items():
             buf = self.mask(gi)
             buf.zero_()
-            buf[: int(n)] = 1.0
+            if gi in blocks:
+                buf[block_prefix(buf.numel(), blocks[gi], int(n)).to(buf.device)] = 1.0
+            else:
+                buf[: int(n)] = 1.0
 
     def set_soft(self, scales: Mapping[int, torch.Tensor]) -> None:
         """Soft scales (differentiable) multiplied in at primary points."""

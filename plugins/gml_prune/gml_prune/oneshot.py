@@ -51,7 +51,7 @@ def prune(model: nn.Module, input_shape: Sequence[int], target_flops: Any = 0.5,
     scores = {g.index: channel_scores(model, g, criterion) for g in graph.prunable}
     cost = lambda counts: float(flops(counts))                        # noqa: E731
     if allocation == "uniform":
-        masks = top_masks(scores, search_uniform(graph, cost, target, min_keep, round_to))
+        masks = top_masks(scores, search_uniform(graph, cost, target, min_keep, round_to), blocks=graph.blocks())
     else:
         masks = search_global(graph, scores, cost, target, min_keep, round_to=round_to)
     reached = cost({gi: int(m.sum()) for gi, m in masks.items()})

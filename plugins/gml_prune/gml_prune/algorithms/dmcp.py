@@ -134,7 +134,7 @@ class DMCP(PruningAlgorithm):
         limit = self.mutator.target / self.flops.full * (1 + cfg.flops_tolerance)
         table, best = [], None
         for i, counts in enumerate(self.candidate_widths()):
-            small = self.export_pruned(prefix_keep(counts))
+            small = self.export_pruned(prefix_keep(counts, self.graph))
             recalibrate_bn(small, calib, len(calib))
             scores = batch_scores(small, score) if score else {"top1": 0.0, "loss": 0.0}
             ratio = float(self.flops(counts)) / self.flops.full
@@ -149,7 +149,7 @@ class DMCP(PruningAlgorithm):
         self.masker.set_counts(self.mutator.max_counts())
         full = self.plain_model()
         if self.mutator.max_counts() != {g.index: g.size for g in self.graph.prunable}:
-            full = self.export_pruned(prefix_keep(self.mutator.max_counts()))
+            full = self.export_pruned(prefix_keep(self.mutator.max_counts(), self.graph))
         calib, _ = split_batches(run.train_loader, self.config.calib_batches, 0)
         recalibrate_bn(full, calib, len(calib))
         counts, small, table = self.select_width(run)

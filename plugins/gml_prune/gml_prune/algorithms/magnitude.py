@@ -8,7 +8,6 @@ the end the masks are turned into a physically smaller model and exported.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -17,7 +16,7 @@ from gml_core.api import BuildContext, ConfigError
 
 from ..budget import resolve_target
 from ..config import MagnitudePruningConfig
-from ..importance import channel_scores, search_global, search_uniform, top_masks, uniform_counts
+from ..importance import channel_scores, lowest_count, search_global, search_uniform, top_masks, uniform_counts
 from .base import PruningAlgorithm
 
 
@@ -28,7 +27,7 @@ class MagnitudePruning(PruningAlgorithm):
 
     def __init__(self, config: MagnitudePruningConfig, context: BuildContext):
         super().__init__(config, context, config.input_shape, "algorithm.input_shape")
-        self.min_counts = {g.index: max(1, math.ceil(config.min_keep * g.size - 1e-9)) for g in self.graph.prunable}
+        self.min_counts = {g.index: lowest_count(g, config.min_keep) for g in self.graph.prunable}
         self.target: float | None = None
         if config.target_flops is not None:
             self.target = resolve_target(config.target_flops, self.flops.full, "algorithm.target_flops")
@@ -78,7 +77,8 @@ class MagnitudePruning(PruningAlgorithm):
         budget = self.step_target(step)
         if self.target is None:
             if cfg.allocation == "uniform":
-                masks = top_masks(scores, uniform_counts(self.graph, budget, cfg.min_keep, cfg.round_to, current), alive)
+                masks = top_masks(scores, uniform_counts(self.graph, budget, cfg.min_keep, cfg.round_to, current), alive,
+                                  self.graph.blocks())
             else:
                 total = sum(g.size for g in self.graph.prunable)
                 masks = search_global(self.graph, scores, lambda c: sum(c.values()), budget * total, cfg.min_keep,
@@ -86,7 +86,7 @@ class MagnitudePruning(PruningAlgorithm):
         elif cfg.allocation == "uniform":
             counts = search_uniform(self.graph, lambda c: float(self.flops(c)), budget, cfg.min_keep, cfg.round_to,
                                     current)
-            masks = top_masks(scores, counts, alive)
+            masks = top_masks(scores, counts, alive, self.graph.blocks())
         else:
             masks = search_global(self.graph, scores, lambda c: float(self.flops(c)), budget, cfg.min_keep, alive,
                                   cfg.round_to)
