@@ -156,3 +156,32 @@ def test_bo_options_errors_name_the_key():
 
     with pytest.raises(ConfigError, match="searcher.n_restarts"):
         BOOptions(n_restarts=0)
+
+
+def test_length_scale_prior_is_hvarfners_log_normal():
+    # LogNormal(mu, 3) density of l with mu = sqrt(2) + log(d) / 2: in theta = log l (no Jacobian)
+    # it is -(theta - mu)^2 / 6 - theta + const, maximal at theta = mu - 3
+    for d in (1, 3, 6):
+        gp = GP(np.random.default_rng(0).random((4, d)), np.arange(4.0))
+        mu = math.sqrt(2.0) + 0.5 * math.log(d)
+        theta = np.linspace(-4, 4, 9)[:d] if d > 1 else np.array([0.7])
+        lp, g = gp.ls_log_prior(theta)
+        np.testing.assert_allclose(lp, -(theta - mu) ** 2 / 6 - theta)
+        np.testing.assert_allclose(g, approx_fprime(theta, lambda t: gp.ls_log_prior(t)[0].sum(), 1e-7), atol=1e-5)
+        _, g_mode = gp.ls_log_prior(np.full(d, mu - 3.0))
+        np.testing.assert_allclose(g_mode, 0.0, atol=1e-12)
+
+
+def test_deterministic_wide_range_data_is_interpolated_near_the_optimum():
+    # values 0-400 with 5 points close to the minimum: the MAP noise goes to the 1e-8 floor and
+    # the posterior mean reproduces those values to well below their spread (with a 1e-6 floor
+    # the error is ~3e-3 of it: the noise of ~0.1 in these units smooths them)
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2))
+    X[:5] = 0.4 + 0.01 * rng.random((5, 2))
+    y = 300 * ((X[:, 0] - 0.4) ** 2 + (X[:, 1] - 0.4) ** 2) + 200 * X[:, 0] ** 3
+    gp = GP(X, -y).fit()
+    assert gp.noise < 2e-8
+    mu, _ = gp.posterior(X[:5])
+    err = np.abs(-(mu * gp.y_std + gp.y_mean) - y[:5])
+    assert err.max() < 2e-3 * np.ptp(y[:5]), err
