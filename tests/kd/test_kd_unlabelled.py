@@ -1,0 +1,96 @@
+"""Distillation on images without labels (``data.label_limit``) and the init stage's own learning rate."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from kd_helpers import FakeRun, batch, build, head, save_teacher, table
+
+from gml_core._internal.config.loader import structure_algorithm
+from gml_core._internal.data.fashion_mnist import UNLABELLED, fashion_mnist
+from gml_core._internal.errors import ConfigError, GmlUserError
+from gml_kd.algorithms import UNLABELLED as KD_UNLABELLED
+
+LOGITS = head("head.fc", "head.fc", "kd", {"type": "DistillKLDivLoss", "tau": 1.0})
+AB = head("backbone.layer3.0.bn", "backbone.layer3.0.bn", "ab3", {"type": "ABLoss", "loss_weight": 0.01},
+          stu_connector={"type": "ConvBNConnector"})
+
+
+def _write_idx(folder, n: int) -> list[int]:
+    labels = [i % 10 for i in range(n)]
+    images = np.arange(n * 28 * 28, dtype=np.uint64).astype(np.uint8).reshape(n, 28, 28)
+    for prefix in ("train", "t10k"):
+        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+            fh.write(struct.pack(">HBB3I", 0, 8, 3, n, 28, 28) + images.tobytes())
+        with open(folder / f"{prefix}-labels-idx1-ubyte", "wb") as fh:
+            fh.write(struct.pack(">HBBI", 0, 8, 1, n) + bytes(labels))
+    return labels
+
+
+def test_label_limit_hides_the_labels_after_the_first_n_and_keeps_the_images(tmp_path):
+    labels = _write_idx(tmp_path, 6)
+    full = fashion_mnist(root=str(tmp_path))
+    part = fashion_mnist(root=str(tmp_path), label_limit=2)
+    assert KD_UNLABELLED == UNLABELLED == -100   # PyTorch's ignore_index
+    assert [int(part.train[i][1]) for i in range(6)] == labels[:2] + [UNLABELLED] * 4
+    assert all(torch.equal(part.train[i][0], full.train[i][0]) for i in range(6))
+    assert [int(part.val[i][1]) for i in range(6)] == labels    # the test split keeps every label
+    assert [int(full.train[i][1]) for i in range(6)] == labels   # nothing changed in place
+    with pytest.raises(GmlUserError, match=r"data\.label_limit: must be <= the 3 training images, got 4"):
+        fashion_mnist(root=str(tmp_path), train_limit=3, label_limit=4)
+    with pytest.raises(GmlUserError, match=r"data\.label_limit: must be >= 0"):
+        fashion_mnist(root=str(tmp_path), label_limit=-1)
+
+
+def test_unlabelled_images_get_the_distillation_loss_only(tmp_path):
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    algo = build(table(str(ckpt), [LOGITS]))
+    algo.train()
+    inputs, labels = batch(8)
+    hidden = labels.clone()
+    hidden[3:] = UNLABELLED
+    torch.manual_seed(0)
+    losses = algo.loss(inputs, hidden)
+    with torch.no_grad():
+        logits = algo.model(inputs)
+        teacher = algo.distiller.teachers[0](inputs)
+    # independent computation: cross-entropy of the 3 labelled images, KL over all 8
+    expected_cls = -F.log_softmax(logits[:3], 1).gather(1, labels[:3, None]).mean()
+    p_t = F.softmax(teacher, 1)
+    expected_kd = (p_t * (p_t.log() - F.log_softmax(logits, 1))).sum() / 8
+    assert float(losses["loss_cls"].detach()) == pytest.approx(float(expected_cls), rel=1e-4)
+    assert float(losses["loss_kd"].detach()) == pytest.approx(float(expected_kd), rel=1e-4)
+    none = algo.loss(inputs, torch.full_like(labels, UNLABELLED))
+    assert float(none["loss_cls"].detach()) == 0.0 and torch.isfinite(none["loss_kd"])
+    none["loss_cls"].backward()   # a batch without labels still backpropagates (zero gradient)
+
+
+def test_init_lr_is_the_stage_peak_learning_rate(tmp_path):
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    batches = [batch(16, seed=s) for s in range(3)]
+
+    def stage(init_lr: float, lr: float) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        algo = build(table(str(ckpt), [AB, LOGITS], type="ABTeacherStudentDistillation", init_heads=["ab3"],
+                           init_keep_norms=False, init_lr=init_lr), lr=lr)
+        algo.before_train(FakeRun(tmp_path, batches))
+        return {k: v.clone() for k, v in algo.model.state_dict().items()}
+
+    default = stage(0.0, 0.1)
+    own = stage(0.01, 0.1)
+    as_train = stage(0.0, 0.01)
+    assert all(torch.equal(default[k], stage(0.1, 0.5)[k]) for k in default)   # init_lr replaces train.lr
+    assert all(torch.equal(own[k], as_train[k]) for k in own)                   # ... exactly
+    assert not all(torch.equal(own[k], default[k]) for k in own)
+
+
+def test_init_lr_must_not_be_negative():
+    with pytest.raises(ConfigError, match=r"algorithm\.init_lr: must be >= 0 \(0: train\.lr\), got -0\.1"):
+        structure_algorithm(table("t.pth", [LOGITS], init_lr=-0.1))
