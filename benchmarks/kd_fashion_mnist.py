@@ -45,8 +45,11 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             "ab_grown_norms": ("ab", ["algorithm.init_keep_norms=false"]),
             # the teacher labels images the student has no labels for: 40,000 images of which the
             # first 10,000 keep their labels (the student alone's set), 2 passes = 625 steps (alone: 632)
+            # (the learning rate follows its cosine per iteration: with 2 epochs a per-epoch cosine would
+            # end at half the peak); "alone_iter" is the student alone on that schedule
             "kd_unlabelled": ("kd", ["data.train_limit=40000", "data.label_limit=10000", "train.epochs=2",
-                                     "train.val_interval=2"]),
+                                     "train.val_interval=2", 'train.lr_schedule="cosine_iter"']),
+            "alone_iter": ("alone", ['train.lr_schedule="cosine_iter"']),
             "ab_init_lr_0.01": ("ab", ["algorithm.init_lr=0.01"]),
             "ab_init_lr_0.001": ("ab", ["algorithm.init_lr=0.001"]),
             "kd_tau4_only": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0", "algorithm.student_loss_weight=0.0"])}
@@ -56,6 +59,7 @@ LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, t
           "ft_only": "FT alone (no KD term)", "kd_only": "KD only (no label term)",
           "kd_tau4_only": "KD only, tau = 4",
           "ab_grown_norms": "AB, weight norms left as the init stage made them",
+          "alone_iter": "student alone, cosine per iteration",
           "kd_unlabelled": "KD + 30,000 unlabelled images (labelled by the teacher)",
           "ab_init_lr_0.01": "AB, init stage at lr 0.01", "ab_init_lr_0.001": "AB, init stage at lr 0.001"}
 

@@ -94,3 +94,28 @@ def test_init_lr_is_the_stage_peak_learning_rate(tmp_path):
 def test_init_lr_must_not_be_negative():
     with pytest.raises(ConfigError, match=r"algorithm\.init_lr: must be >= 0 \(0: train\.lr\), got -0\.1"):
         structure_algorithm(table("t.pth", [LOGITS], init_lr=-0.1))
+
+
+@pytest.mark.parametrize("schedule", ["cosine_iter", "cosine"])
+def test_cosine_iter_follows_the_cosine_every_iteration(tmp_path, schedule):
+    """``train.lr_schedule = "cosine_iter"`` (the unlabelled-image benchmark's schedule): lr at step i of N
+    is ``lr * (1 + cos(pi * i / N)) / 2``; ``"cosine"`` keeps one value per epoch."""
+    import json
+    import math
+    from pathlib import Path
+
+    from gml_core._internal.config.loader import load_config
+    from gml_core._internal.training.runner import run
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "kd" / "teacher_digits.toml"
+    cfg = load_config(config, ["train.epochs=2", "train.lr=0.1", "train.batch_size=256", "runtime.log_interval=1",
+                               "runtime.progress=false", f'runtime.work_dir="{tmp_path}"', "algorithm.model.width=2",
+                               f'train.lr_schedule="{schedule}"'])
+    run(cfg)
+    rows = [json.loads(line) for line in next(tmp_path.glob("*/vis_data/scalars.json")).read_text().splitlines()]
+    lrs = [(r["iter"], r["lr"]) for r in rows if "lr" in r]
+    per_epoch = len(lrs) // 2
+    assert per_epoch >= 3
+    for step, lr in lrs:
+        i = step - 1 if schedule == "cosine_iter" else per_epoch * ((step - 1) // per_epoch)
+        assert lr == pytest.approx(0.05 * (1 + math.cos(math.pi * i / len(lrs))), abs=1e-9), (step, lr)
