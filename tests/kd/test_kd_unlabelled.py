@@ -119,3 +119,27 @@ def test_cosine_iter_follows_the_cosine_every_iteration(tmp_path, schedule):
     for step, lr in lrs:
         i = step - 1 if schedule == "cosine_iter" else per_epoch * ((step - 1) // per_epoch)
         assert lr == pytest.approx(0.05 * (1 + math.cos(math.pi * i / len(lrs))), abs=1e-9), (step, lr)
+
+
+def test_label_loss_norm_batch_divides_the_labelled_sum_by_the_batch_size(tmp_path):
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    inputs, labels = batch(8)
+    hidden = labels.clone()
+    hidden[[1, 4, 5, 7]] = UNLABELLED
+    out = {}
+    for norm in ("labelled", "batch"):
+        torch.manual_seed(0)
+        algo = build(table(str(ckpt), [LOGITS], label_loss_norm=norm))
+        algo.eval()   # BatchNorm statistics fixed: both builds compute the same logits
+        out[norm] = (float(algo.loss(inputs, hidden)["loss_cls"].detach()),
+                     float(algo.loss(inputs, labels)["loss_cls"].detach()))
+        with torch.no_grad():
+            logits = algo.model(inputs)
+    keep = hidden != UNLABELLED
+    per_image = -F.log_softmax(logits, 1).gather(1, labels[:, None])[:, 0]
+    assert out["labelled"][0] == pytest.approx(float(per_image[keep].mean()), rel=1e-5)
+    assert out["batch"][0] == pytest.approx(float(per_image[keep].sum() / 8), rel=1e-5)
+    assert out["batch"][1] == pytest.approx(out["labelled"][1], rel=1e-6)   # all labelled: the same
+    with pytest.raises(ConfigError, match=r"algorithm\.label_loss_norm: expected one of 'labelled', 'batch'"):
+        structure_algorithm(table("t.pth", [LOGITS], label_loss_norm="mean"))

@@ -98,11 +98,17 @@ class TeacherStudentDistillation(GmlAlgorithm):
         return losses
 
     def _label_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy over the labelled images of the batch (label -100: unlabelled, skipped; 0 if none)."""
+        """Cross-entropy over the labelled images of the batch (label -100: unlabelled, skipped; 0 if none).
+
+        ``label_loss_norm = "labelled"``: their mean; ``"batch"``: their sum over the batch size.
+        """
         labelled = labels != UNLABELLED
         if not bool(labelled.any()):
             return logits.sum() * 0.0
-        return F.cross_entropy(logits[labelled], labels[labelled], label_smoothing=self.context.train.label_smoothing)
+        loss = F.cross_entropy(logits[labelled], labels[labelled], label_smoothing=self.context.train.label_smoothing)
+        if self.config.label_loss_norm == "batch":
+            loss = loss * labelled.sum() / labels.numel()
+        return loss
 
     def train_step(self, data: Any, optim_wrapper: Any) -> dict[str, torch.Tensor]:
         if not self.inplace:
