@@ -43,31 +43,33 @@ AT_POSITIONS = (14 * 14, 7 * 7)   # stages 2 and 3 of SmallCNN on 28x28 inputs
 _HEADS = "algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg"
 #: ablation rows against the shipped configs (not run by default): the former KD temperature, and
 #: AT / FT without the KD term that their shipped configs add (its weight set to 0)
+# the teacher labels images the student has no labels for (the first 10,000 keep theirs, the student
+# alone's set); the learning rate follows its cosine per iteration (with 2-4 epochs a per-epoch cosine
+# ends high); paired with "alone_iter" / "alone_long", the student alone at the same step count
+_UNL = ["data.label_limit=10000", 'train.lr_schedule="cosine_iter"']
+_MEAN_LABELLED = 'algorithm.label_loss_norm="labelled"'
 VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             "at_only": ("at", [f"{_HEADS}[2].head.loss.loss_weight=0.0"]),
             "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"]),
             "kd_only": ("kd", ["algorithm.student_loss_weight=0.0"]),
             "ab_grown_norms": ("ab", ["algorithm.init_keep_norms=false", "algorithm.init_lr=0.1"]),
-            # the teacher labels images the student has no labels for: 40,000 images of which the
-            # first 10,000 keep their labels (the student alone's set), 2 passes = 625 steps (alone: 632)
-            # (the learning rate follows its cosine per iteration: with 2 epochs a per-epoch cosine would
-            # end at half the peak); "alone_iter" is the student alone on that schedule
-            "kd_unlabelled": ("kd", ["data.train_limit=40000", "data.label_limit=10000", "train.epochs=2",
-                                     "train.val_interval=2", 'train.lr_schedule="cosine_iter"']),
+            # 40,000 images (the first 10,000 labelled), 2 passes = 625 steps (the student alone: 632)
+            "kd_unlabelled": ("kd", _UNL + ["data.train_limit=40000", "train.epochs=2", "train.val_interval=2"]),
+            "kd_unlabelled_labelled_norm": ("kd", _UNL + ["data.train_limit=40000", "train.epochs=2",
+                                                          "train.val_interval=2", _MEAN_LABELLED]),
             "alone_iter": ("alone", ['train.lr_schedule="cosine_iter"']),
             # a longer budget: all 60,000 images (the first 10,000 labelled), 4 passes = 1,876 steps,
             # against the student alone on its 10,000 images for 24 epochs = 1,896 steps
-            "kd_unlabelled_long": ("kd", ["data.train_limit=0", "data.label_limit=10000", "train.epochs=4",
-                                          "train.val_interval=4", 'train.lr_schedule="cosine_iter"']),
-            "kd_unlabelled_long_batch": ("kd", ["data.train_limit=0", "data.label_limit=10000", "train.epochs=4",
-                                                "train.val_interval=4", 'train.lr_schedule="cosine_iter"',
-                                                'algorithm.label_loss_norm="batch"']),
+            "kd_unlabelled_long": ("kd", _UNL + ["data.train_limit=0", "train.epochs=4", "train.val_interval=4"]),
+            "kd_unlabelled_long_labelled_norm": ("kd", _UNL + ["data.train_limit=0", "train.epochs=4",
+                                                               "train.val_interval=4", _MEAN_LABELLED]),
             "alone_long": ("alone", ["train.epochs=24", "train.val_interval=24", 'train.lr_schedule="cosine_iter"']),
             "ab_init_lr_0.1": ("ab", ["algorithm.init_lr=0.1"]),     # the former default (= train.lr)
             "ab_init_lr_0.01": ("ab", ["algorithm.init_lr=0.01"]),
             "kd_tau4_only": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0", "algorithm.student_loss_weight=0.0"])}
 #: rows compared with a student-alone row other than ``alone`` (same step count and schedule)
-BASELINE = {"kd_unlabelled": "alone_iter", "kd_unlabelled_long": "alone_long", "kd_unlabelled_long_batch": "alone_long"}
+BASELINE = {"kd_unlabelled": "alone_iter", "kd_unlabelled_labelled_norm": "alone_iter",
+            "kd_unlabelled_long": "alone_long", "kd_unlabelled_long_labelled_norm": "alone_long"}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage at lr 0.001, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
@@ -75,10 +77,11 @@ LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, t
           "kd_tau4_only": "KD only, tau = 4",
           "ab_grown_norms": "AB, weight norms left as the init stage made them",
           "alone_iter": "student alone, cosine per iteration",
-          "kd_unlabelled_long": "KD + 50,000 unlabelled images, 1,876 steps",
-          "kd_unlabelled_long_batch": "KD + 50,000 unlabelled images, 1,876 steps, label loss / batch size",
+          "kd_unlabelled_long": "KD + 50,000 images without labels (60,000 images, 4 passes, 1,876 steps)",
+          "kd_unlabelled_long_labelled_norm": "the same, label term / labelled images",
           "alone_long": "student alone, 24 epochs (1,896 steps)",
-          "kd_unlabelled": "KD + 30,000 unlabelled images (labelled by the teacher)",
+          "kd_unlabelled": "KD + 30,000 images without labels (40,000 images, 2 passes, 625 steps)",
+          "kd_unlabelled_labelled_norm": "the same, label term / labelled images",
           "ab_init_lr_0.01": "AB, init stage at lr 0.01", "ab_init_lr_0.1": "AB, init stage at lr 0.1 (former default)"}
 
 

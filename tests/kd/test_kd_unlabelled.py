@@ -60,8 +60,9 @@ def test_unlabelled_images_get_the_distillation_loss_only(tmp_path):
     with torch.no_grad():
         logits = algo.model(inputs)
         teacher = algo.distiller.teachers[0](inputs)
-    # independent computation: cross-entropy of the 3 labelled images, KL over all 8
-    expected_cls = -F.log_softmax(logits[:3], 1).gather(1, labels[:3, None]).mean()
+    # independent computation: cross-entropy of the 3 labelled images over the batch size (the default
+    # label_loss_norm = "batch"), KL over all 8
+    expected_cls = -F.log_softmax(logits[:3], 1).gather(1, labels[:3, None]).sum() / 8
     p_t = F.softmax(teacher, 1)
     expected_kd = (p_t * (p_t.log() - F.log_softmax(logits, 1))).sum() / 8
     assert float(losses["loss_cls"].detach()) == pytest.approx(float(expected_cls), rel=1e-4)
@@ -141,5 +142,5 @@ def test_label_loss_norm_batch_divides_the_labelled_sum_by_the_batch_size(tmp_pa
     assert out["labelled"][0] == pytest.approx(float(per_image[keep].mean()), rel=1e-5)
     assert out["batch"][0] == pytest.approx(float(per_image[keep].sum() / 8), rel=1e-5)
     assert out["batch"][1] == pytest.approx(out["labelled"][1], rel=1e-6)   # all labelled: the same
-    with pytest.raises(ConfigError, match=r"algorithm\.label_loss_norm: expected one of 'labelled', 'batch'"):
+    with pytest.raises(ConfigError, match=r"algorithm\.label_loss_norm: expected one of 'batch', 'labelled'"):
         structure_algorithm(table("t.pth", [LOGITS], label_loss_norm="mean"))

@@ -135,8 +135,9 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     no longer shrinks the effective learning rate of the schedule).
     ``init_lr``: peak learning rate of that stage (cosine to 0 over it); 0 means ``train.lr``.
     ``label_loss_norm`` (images without labels, ``data.label_limit``): the label cross-entropy
-    is averaged over the batch's labelled images (``"labelled"``) or summed over them and divided
-    by the batch size (``"batch"``: every image weighs alike); the same when all are labelled.
+    is summed over the batch's labelled images and divided by the batch size (``"batch"``, the
+    default: every image weighs alike) or averaged over the labelled images (``"labelled"``);
+    the same when all are labelled.
     """
 
     use_meal: bool = False
@@ -147,7 +148,7 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     init_heads: list[str] = attrs.field(factory=list)
     init_keep_norms: bool = False
     init_lr: float = 0.0
-    label_loss_norm: Literal["labelled", "batch"] = "labelled"
+    label_loss_norm: Literal["batch", "labelled"] = "batch"
     eval_teachers: bool = True
     meal: MealConfig = attrs.field(factory=MealConfig)
 
