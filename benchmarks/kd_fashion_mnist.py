@@ -14,6 +14,11 @@ runner with these overrides, so any row can be re-run with ``gml run CONFIG --cf
   methods; "student alone" is ``Supervised`` with the same settings. Stages a method runs before
   the main schedule (FitNet's hint stage, AB's initialisation, FT's paraphraser) are extra passes.
 
+Variants (``VARIANTS``, run only when named in ``--methods``) change one setting of a shipped config;
+``kd_unlabelled*`` give the student the teacher's outputs on training images whose labels it does not
+have (``data.label_limit``: the first 10,000 keep their labels, as the student alone's set), at the
+step count of the student-alone row they are compared with (``alone_iter``, ``alone_long``).
+
 The table gives mean ± std over seeds, the per-seed values, and the paired difference to the
 student alone (same seed: same initial weights and data order) with its std, the number of seeds
 the method wins, and a paired t-test's p-value.
@@ -38,18 +43,46 @@ AT_POSITIONS = (14 * 14, 7 * 7)   # stages 2 and 3 of SmallCNN on 28x28 inputs
 _HEADS = "algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg"
 #: ablation rows against the shipped configs (not run by default): the former KD temperature, and
 #: AT / FT without the KD term that their shipped configs add (its weight set to 0)
+# the teacher labels images the student has no labels for (the first 10,000 keep theirs, the student
+# alone's set); the learning rate follows its cosine per iteration (with 2-4 epochs a per-epoch cosine
+# ends high); paired with "alone_iter" / "alone_long", the student alone at the same step count
+_UNL = ["data.label_limit=10000", 'train.lr_schedule="cosine_iter"']
+_MEAN_LABELLED = 'algorithm.label_loss_norm="labelled"'
 VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             "at_only": ("at", [f"{_HEADS}[2].head.loss.loss_weight=0.0"]),
             "ft_only": ("ft", [f"{_HEADS}[1].head.loss.loss_weight=0.0"]),
             "kd_only": ("kd", ["algorithm.student_loss_weight=0.0"]),
-            "ab_grown_norms": ("ab", ["algorithm.init_keep_norms=false"]),
+            "ab_grown_norms": ("ab", ["algorithm.init_keep_norms=false", "algorithm.init_lr=0.1"]),
+            # 40,000 images (the first 10,000 labelled), 2 passes = 625 steps (the student alone: 632)
+            "kd_unlabelled": ("kd", _UNL + ["data.train_limit=40000", "train.epochs=2", "train.val_interval=2"]),
+            "kd_unlabelled_labelled_norm": ("kd", _UNL + ["data.train_limit=40000", "train.epochs=2",
+                                                          "train.val_interval=2", _MEAN_LABELLED]),
+            "alone_iter": ("alone", ['train.lr_schedule="cosine_iter"']),
+            # a longer budget: all 60,000 images (the first 10,000 labelled), 4 passes = 1,876 steps,
+            # against the student alone on its 10,000 images for 24 epochs = 1,896 steps
+            "kd_unlabelled_long": ("kd", _UNL + ["data.train_limit=0", "train.epochs=4", "train.val_interval=4"]),
+            "kd_unlabelled_long_labelled_norm": ("kd", _UNL + ["data.train_limit=0", "train.epochs=4",
+                                                               "train.val_interval=4", _MEAN_LABELLED]),
+            "alone_long": ("alone", ["train.epochs=24", "train.val_interval=24", 'train.lr_schedule="cosine_iter"']),
+            "ab_init_lr_0.1": ("ab", ["algorithm.init_lr=0.1"]),     # the former default (= train.lr)
+            "ab_init_lr_0.01": ("ab", ["algorithm.init_lr=0.01"]),
             "kd_tau4_only": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0", "algorithm.student_loss_weight=0.0"])}
+#: rows compared with a student-alone row other than ``alone`` (same step count and schedule)
+BASELINE = {"kd_unlabelled": "alone_iter", "kd_unlabelled_labelled_norm": "alone_iter",
+            "kd_unlabelled_long": "alone_long", "kd_unlabelled_long_labelled_norm": "alone_long"}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
-          "ab": "AB (init stage, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
+          "ab": "AB (init stage at lr 0.001, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
           "ft_only": "FT alone (no KD term)", "kd_only": "KD only (no label term)",
           "kd_tau4_only": "KD only, tau = 4",
-          "ab_grown_norms": "AB, weight norms left as the init stage made them"}
+          "ab_grown_norms": "AB, weight norms left as the init stage made them",
+          "alone_iter": "student alone, cosine per iteration",
+          "kd_unlabelled_long": "KD + 50,000 images without labels (60,000 images, 4 passes, 1,876 steps)",
+          "kd_unlabelled_long_labelled_norm": "the same, label term / labelled images",
+          "alone_long": "student alone, 24 epochs (1,896 steps)",
+          "kd_unlabelled": "KD + 30,000 images without labels (40,000 images, 2 passes, 625 steps)",
+          "kd_unlabelled_labelled_norm": "the same, label term / labelled images",
+          "ab_init_lr_0.01": "AB, init stage at lr 0.01", "ab_init_lr_0.1": "AB, init stage at lr 0.1 (former default)"}
 
 
 def common(args: argparse.Namespace, epochs: int, work_dir: Path, seed: int, limit: int | None = None) -> list[str]:
@@ -234,22 +267,24 @@ def main() -> None:
     wall = time.perf_counter() - start
     for rows in results.values():
         rows.sort(key=lambda r: r["seed"])
-    base = results.get("alone", [])
-    base_mean = statistics.mean(r["top1"] for r in base) if base else None
     table = []
     for method in args.methods:
         rows = results.get(method, [])
         if not rows:
             continue
+        base_key = BASELINE.get(method, "alone")   # the student alone with the same steps and schedule
+        base = results.get(base_key, [])
+        base_mean = statistics.mean(r["top1"] for r in base) if base else None
         accs = [r["top1"] for r in rows]
         mean = statistics.mean(accs)
         label = "MEAL v2 (1 teacher)" if method == "meal" and args.meal_teachers == 1 else LABELS[method]
         entry = {"method": label, "key": method, "mean": round(mean, 2),
                  "std": round(statistics.stdev(accs), 2) if len(accs) > 1 else 0.0,
                  "per_seed": {r["seed"]: r["top1"] for r in rows},
+                 "baseline": base_key,
                  "delta_vs_alone": None if base_mean is None else round(mean - base_mean, 2),
                  "seconds_per_run": round(statistics.mean(r["seconds"] for r in rows), 1)}
-        if base and method != "alone":
+        if base and method != base_key and not method.startswith("alone"):
             entry["paired"] = paired(rows, base)
         table.append(entry)
     print("\n| method | top-1 mean ± std | per seed | vs alone (paired mean ± std) | wins | p |\n|---|---|---|---|---|---|")

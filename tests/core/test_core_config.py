@@ -129,7 +129,7 @@ def test_python_config_is_typed_strictly(tmp_path):
 
 def test_literal_error_lists_choices_with_did_you_mean(tmp_path):
     found, _ = problems(tmp_path, BASE.replace("epochs = 2", 'lr_schedule = "cosin"'))
-    assert found["train.lr_schedule"] == ("expected one of 'cosine', 'step', 'constant', got 'cosin' "
+    assert found["train.lr_schedule"] == ("expected one of 'cosine', 'step', 'constant', 'cosine_iter', got 'cosin' "
                                           "(did you mean 'cosine'?)")
 
 

@@ -59,7 +59,7 @@ class TrainConfig:
     momentum: float = attrs.field(default=0.9, validator=in_range(0.0, 1.0))
     weight_decay: float = attrs.field(default=5e-4, validator=at_least(0))
     nesterov: bool = False
-    lr_schedule: Literal["cosine", "step", "constant"] = "cosine"
+    lr_schedule: Literal["cosine", "step", "constant", "cosine_iter"] = "cosine"
     lr_steps: list[int] = attrs.field(factory=list)
     warmup_iters: int = attrs.field(default=0, validator=at_least(0))
     label_smoothing: float = attrs.field(default=0.0, validator=in_range(0.0, 1.0))

@@ -51,10 +51,19 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
+#: the label of a training image whose label is hidden (``label_limit``): PyTorch's ``ignore_index``
+UNLABELLED = -100
+
+
 def fashion_mnist(root: str = "", resize: int = 0, channels: int = 1, train_limit: int = 0,
-                  val_limit: int = 0) -> DataBundle:
-    """Train (60,000) and test (10,000) splits; ``*_limit`` take the first N for quick runs."""
-    check_sizes(resize=resize, train_limit=train_limit, val_limit=val_limit)
+                  val_limit: int = 0, label_limit: int = 0) -> DataBundle:
+    """Train (60,000) and test (10,000) splits; ``*_limit`` take the first N for quick runs.
+
+    ``label_limit`` N > 0 keeps the labels of the first N training images only; the others
+    are labelled ``UNLABELLED`` (-100), which ``cross_entropy`` ignores: unlabelled images
+    for a teacher to label (distillation), never a label loss.
+    """
+    check_sizes(resize=resize, train_limit=train_limit, val_limit=val_limit, label_limit=label_limit)
     if channels not in (1, 3):
         raise GmlUserError(f"data.channels: accepted 1 or 3, got {channels}")
     folder = find_root(root)
@@ -68,6 +77,11 @@ def fashion_mnist(root: str = "", resize: int = 0, channels: int = 1, train_limi
         labels = torch.from_numpy(arrays[f"{prefix}_labels"].copy()).long()
         return (images[:limit], labels[:limit]) if limit else (images, labels)
     tr_x, tr_y = split("train", train_limit)
+    if label_limit:
+        if label_limit > len(tr_y):
+            raise GmlUserError(f"data.label_limit: must be <= the {len(tr_y)} training images, got {label_limit}")
+        tr_y = tr_y.clone()
+        tr_y[label_limit:] = UNLABELLED
     va_x, va_y = split("val", val_limit)
     mean, std = 0.2860, 0.3530  # the training set's pixel statistics
     size = resize or 28

@@ -32,9 +32,9 @@ def scheduler_configs(train: TrainConfig) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if train.warmup_iters:
         out.append(dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=train.warmup_iters))
-    if train.lr_schedule == "cosine":
+    if train.lr_schedule in ("cosine", "cosine_iter"):   # cosine_iter: updated every iteration, not every epoch
         out.append(dict(type="CosineAnnealingLR", T_max=train.epochs, by_epoch=True, begin=0, end=train.epochs,
-                        eta_min=0.0))
+                        eta_min=0.0, convert_to_iter_based=train.lr_schedule == "cosine_iter"))
     elif train.lr_schedule == "step":
         steps = train.lr_steps or [max(1, int(train.epochs * 0.6)), max(1, int(train.epochs * 0.85))]
         out.append(dict(type="MultiStepLR", milestones=steps, gamma=0.1, by_epoch=True))

@@ -27,6 +27,8 @@ from .meal import MealLoss
 from .pretrain import pretrain_connectors, run_init_stage
 
 STUDENT_FILE = "student.pth"
+#: label of an image without one (``data.label_limit``; PyTorch's ``ignore_index``): no label loss
+UNLABELLED = -100
 
 
 def _log(message: str, level: int = logging.INFO) -> None:
@@ -96,7 +98,17 @@ class TeacherStudentDistillation(GmlAlgorithm):
         return losses
 
     def _label_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits, labels, label_smoothing=self.context.train.label_smoothing)
+        """Cross-entropy over the labelled images of the batch (label -100: unlabelled, skipped; 0 if none).
+
+        ``label_loss_norm = "labelled"``: their mean; ``"batch"``: their sum over the batch size.
+        """
+        labelled = labels != UNLABELLED
+        if not bool(labelled.any()):
+            return logits.sum() * 0.0
+        loss = F.cross_entropy(logits[labelled], labels[labelled], label_smoothing=self.context.train.label_smoothing)
+        if self.config.label_loss_norm == "batch":
+            loss = loss * labelled.sum() / labels.numel()
+        return loss
 
     def train_step(self, data: Any, optim_wrapper: Any) -> dict[str, torch.Tensor]:
         if not self.inplace:

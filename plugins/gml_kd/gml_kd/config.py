@@ -133,6 +133,11 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     ``init_keep_norms``: after that stage, scale each convolution that feeds a BatchNorm back
     to its weight norm before the stage (the network computes the same function; the stage
     no longer shrinks the effective learning rate of the schedule).
+    ``init_lr``: peak learning rate of that stage (cosine to 0 over it); 0 means ``train.lr``.
+    ``label_loss_norm`` (images without labels, ``data.label_limit``): the label cross-entropy
+    is summed over the batch's labelled images and divided by the batch size (``"batch"``, the
+    default: every image weighs alike) or averaged over the labelled images (``"labelled"``);
+    the same when all are labelled.
     """
 
     use_meal: bool = False
@@ -142,6 +147,8 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     init_epochs: int = 0
     init_heads: list[str] = attrs.field(factory=list)
     init_keep_norms: bool = False
+    init_lr: float = 0.0
+    label_loss_norm: Literal["batch", "labelled"] = "batch"
     eval_teachers: bool = True
     meal: MealConfig = attrs.field(factory=MealConfig)
 
@@ -222,6 +229,8 @@ def check_distillation(config: TeacherStudentDistillationConfig) -> list[tuple[s
     if not is_ab and config.init_epochs > 0 and not config.init_heads:
         problems.append(("algorithm.init_heads", "init_epochs > 0 needs the names of the heads that train in "
                          f"the first stage; heads: {one_of(names)}"))
+    if config.init_lr < 0:
+        problems.append(("algorithm.init_lr", f"must be >= 0 (0: train.lr), got {config.init_lr}"))
     if config.student_loss_weight < 0:
         problems.append(("algorithm.student_loss_weight", f"must be >= 0, got {config.student_loss_weight}"))
     m = config.meal

@@ -123,7 +123,7 @@ def run_init_stage(algorithm: Any, run: Any) -> None:
     params = [p for p in algorithm.model.parameters() if p.requires_grad]
     params += [p for h in heads for p in h.parameters() if p.requires_grad]
     train = algorithm.context.train
-    optimizer = make_optimizer(params, train)
+    optimizer = make_optimizer(params, train, lr=algorithm.config.init_lr or None)
     total = max(1, epochs * len(run.train_loader))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 * (1.0 + math.cos(math.pi * i / total)))
     norms = bn_conv_norms(algorithm.model) if algorithm.config.init_keep_norms else {}
