@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--random-subnets", type=int, default=20)
     parser.add_argument("--variants", default="", help="comma-separated indices into the variant list (default all)")
     parser.add_argument("--no-scratch", action="store_true")
+    parser.add_argument("--scratch-only", action="store_true", help="only the from-scratch rows (the same 5 subnets)")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
@@ -76,7 +77,11 @@ def main() -> None:
     shown = str(config.resolve().relative_to(R.REPO)) if config.resolve().is_relative_to(R.REPO) else config.name
     for seed in [int(v) for v in args.seeds.split(",")]:
         last = None
-        for name in chosen:
+        if args.scratch_only:
+            cfg, bundle = R.load(config, VARIANTS[chosen[-1]])
+            algo = R.build_algorithm(cfg, bundle, seed)
+            last = {"cfg": cfg, "bundle": bundle, "algo": algo, "span": R.spanning_subnets(algo, bundle.info.input_shape)}
+        for name in [] if args.scratch_only else chosen:
             t0 = time.time()
             last = measure(config, VARIANTS[name], args.epochs, seed, args.random_subnets)
             write(out, {"variant": name, "overrides": VARIANTS[name], "epochs": args.epochs, "seed": seed,

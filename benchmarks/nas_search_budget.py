@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--random", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="work_dirs/bench/nas_search_budget.json")
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.lr=0.1")
     args = parser.parse_args()
 
     import attrs
@@ -41,7 +42,7 @@ def main() -> None:
     from gml_nas.search import EvolutionSearch, random_search
     from gml_nas.session import Session
 
-    cfg, bundle = R.load(R.REPO / args.config)
+    cfg, bundle = R.load(R.REPO / args.config, args.overrides)
     epochs = args.epochs or cfg.train.epochs
     algo, seconds = R.train_supernet(cfg, bundle, epochs, args.seed)
     algo.eval()
@@ -49,7 +50,16 @@ def main() -> None:
     if not session.held_out:
         raise SystemExit(f"{args.config}: needs data.type = \"search_split\" (a held-out search split)")
     search_cfg = cfg.algorithm.search
-    costs = subnet_costs(session)
+    flops_of = subnet_costs(session)["flops"]
+    flops_cache: dict[str, float] = {}
+
+    def flops(subnet: dict) -> float:  # the budget is on FLOPs only; cached (the random draws repeat subnets)
+        key = json.dumps(subnet, sort_keys=True)
+        if key not in flops_cache:
+            flops_cache[key] = flops_of(subnet)
+        return flops_cache[key]
+
+    costs = {"flops": flops}
     score = subnet_scorer(session, search_cfg)
     calib = session.calib_batches(search_cfg.calib_batches, search_cfg.seed)
 
@@ -73,8 +83,10 @@ def main() -> None:
                 if key not in seen and costs["flops"](s) <= limit:
                     seen.add(key)
                     randoms.append(s)
+            if len(randoms) < args.random:
+                print(f"note: only {len(randoms)} distinct subnets fit {budget}", flush=True)
             oracle = max(test_top1(s) for s in randoms)
-            row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores),
+            row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores), "random_drawn": len(randoms),
                    "searched": {"mflops": best["flops"] / 1e6, "budget_used": best["flops"] / limit,
                                 "search_top1": best["score"], "test_top1": test_top1(best["subnet"])},
                    "random_picked_on_search_split": {"mflops": picked["flops"] / 1e6,
@@ -87,7 +99,7 @@ def main() -> None:
             print(json.dumps({k: v for k, v in row.items() if k != "front"}), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": args.config, "epochs": epochs, "supernet_training_s": round(seconds, 1),
+    out.write_text(json.dumps({"config": args.config, "overrides": args.overrides, "epochs": epochs, "supernet_training_s": round(seconds, 1),
                                "random": args.random, "rows": rows}, indent=2))
     plot(rows, out.with_suffix(".png"), args.config)
     print(f"wrote {out} and {out.with_suffix('.png')}")
