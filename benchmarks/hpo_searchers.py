@@ -60,16 +60,17 @@ GML = ("gml-bo", "gml-tpe", "gml-random")
 OPTUNA = ("optuna-gp", "optuna-tpe")
 
 
-def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1):
+def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pending: str | None = None):
     """Ask/tell with ``parallel`` trials in flight, completions in simulated time order."""
-    from gml_hpo.searchers.bo import BOSearcher
+    from gml_hpo.searchers.bo import BOOptions, BOSearcher
     from gml_hpo.searchers.random_search import RandomSearcher
     from gml_hpo.searchers.tpe import TPESearcher
     from gml_hpo.space import Dim, SearchSpace
 
     space = SearchSpace([Dim(f"x{i}", "Real", lo, hi) for i, (lo, hi) in enumerate(bounds)])
     cls = {"gml-bo": BOSearcher, "gml-tpe": TPESearcher, "gml-random": RandomSearcher}[kind]
-    searcher = cls(space, None, optimize_mode="minimize", seed=seed)
+    options = BOOptions(pending=pending) if kind == "gml-bo" and pending else None
+    searcher = cls(space, options, optimize_mode="minimize", seed=seed)
     clock, durations = 0.0, random.Random(1000 + seed)
     running: list[tuple[float, int, dict]] = []
     values, times, asked = [], [], 0
@@ -122,6 +123,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(GML + OPTUNA), choices=list(GML + OPTUNA))
     ap.add_argument("--parallel", nargs="+", type=int, default=[1],
                     help="slot counts for the gml-bo/gml-tpe runs (1 = sequential)")
+    ap.add_argument("--pending", default=None,
+                    choices=["believer", "fantasies", "liar_best", "liar_mean", "liar_worst"],
+                    help="BOOptions.pending for the gml-bo runs (default: BOOptions' default)")
     ap.add_argument("--out", default=None, help="Write raw results (JSON).")
     ap.add_argument("--plot", default=None, help="Write a figure (PNG).")
     ap.add_argument("--merge", action="store_true", help="Keep the other runs already in --out.")
@@ -152,7 +156,8 @@ def main() -> None:
             runner = run_optuna if method in OPTUNA else run_gml
             curves, times = [], []
             for seed in range(args.seeds):
-                values, t = runner(method, fn, bounds, args.budget, seed, parallel)
+                values, t = (runner(method, fn, bounds, args.budget, seed, parallel, args.pending)
+                             if runner is run_gml else runner(method, fn, bounds, args.budget, seed, parallel))
                 curves.append(values)
                 times.extend(t)
             name = method if parallel == 1 else f"{method}-p{parallel}"

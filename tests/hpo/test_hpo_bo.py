@@ -108,15 +108,38 @@ def test_bo_beats_random_on_a_4d_quadratic():
 
 def test_bo_with_pending_trials_spreads_the_batch_and_still_converges():
     space = SearchSpace([Dim(f"x{i}", "Real", -2.0, 2.0) for i in range(4)])
-    for pending in ("believer", "liar_mean", "liar_best", "liar_worst"):
+    for pending in ("believer", "fantasies", "liar_mean", "liar_best", "liar_worst"):
         s = BOSearcher(space, BOOptions(pending=pending), optimize_mode="minimize", seed=0)
         best = _minimise(s, quad4, 24, parallel=3)
-        if pending in ("believer", "liar_mean"):  # the two that keep quality per trial here
+        if pending in ("believer", "fantasies", "liar_mean"):  # those that keep quality per trial here
             assert best < 0.2, (pending, best)  # random search: 0.3-1.8 at 20 trials
         running = [s.suggest([])]
         running.append(s.suggest(running))
         a, b = (np.array(s.space.to_unit(p)) for p in running)
         assert np.abs(a - b).max() > 1e-3  # a second slot does not get the same point
+
+
+def test_fantasy_log_ei_is_the_mean_ei_over_conditioned_gps():
+    X, y = _data()
+    gp = GP(X, y).set_theta(np.log([0.3, 0.5, 0.8, 1.7, 1e-6]))
+    Xp = np.array([[0.2, 0.6, 0.4], [0.9, 0.1, 0.5]])
+    best = float(gp.y.max())
+    # the samples follow the joint posterior at the running points
+    big = gp.fantasize(Xp, 20000, np.random.default_rng(0)).fantasies
+    mu, sd = gp.posterior(Xp)
+    np.testing.assert_allclose(big.mean(1), mu, atol=4 * sd.max() / math.sqrt(20000))
+    np.testing.assert_allclose(big.std(1), sd, rtol=0.03)
+    g = gp.fantasize(Xp, 8, np.random.default_rng(1))
+    xs = np.random.default_rng(2).random((5, 3))
+    # independent computation: one GP per sample, plain EI against that sample's incumbent
+    ei = np.mean([np.exp(gp.condition(Xp, f).log_ei(xs, max(best, f.max()))) for f in g.fantasies.T], axis=0)
+    np.testing.assert_allclose(np.exp(g.log_ei(xs, best)), ei, rtol=1e-6)
+    x0 = xs[0]
+    num = approx_fprime(x0, lambda x: float(g.log_ei(x[None], best)[0]), 1e-7)
+    np.testing.assert_allclose(g.log_ei(x0[None], best, grad=True)[1][0], num, rtol=1e-4, atol=1e-5)
+    # a running point of a noiseless GP: every fantasy has already seen its value, so EI there ~ 0
+    assert np.all(g.log_ei(Xp, best) < gp.log_ei(Xp, best) - 5.0)
+    assert np.all(np.exp(g.log_ei(Xp, best)) < 1e-3 * np.exp(gp.log_ei(xs, best)).max())
 
 
 def test_bo_mixed_space_failures_and_restore_are_deterministic():

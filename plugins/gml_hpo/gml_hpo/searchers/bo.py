@@ -37,7 +37,8 @@ class BOOptions:
     n_initial_points: int = 10
     n_candidates: int = 2048
     n_restarts: int = 10
-    pending: Literal["believer", "liar_best", "liar_mean", "liar_worst"] = "believer"
+    pending: Literal["believer", "fantasies", "liar_best", "liar_mean", "liar_worst"] = "believer"
+    n_fantasies: int = 16  # posterior samples at the running points (pending: fantasies)
     output_warping: bool = False  # Yeo-Johnson transform of the scores before the GP fit
 
     def __attrs_post_init__(self):
@@ -45,7 +46,7 @@ class BOOptions:
         problems = []
         if self.n_initial_points < 1:
             problems.append(("searcher.n_initial_points", f"must be >= 1, got {self.n_initial_points}"))
-        for name in ("n_candidates", "n_restarts"):
+        for name in ("n_candidates", "n_restarts", "n_fantasies"):
             if getattr(self, name) < 1:
                 problems.append((f"searcher.{name}", f"must be >= 1, got {getattr(self, name)}"))
         if problems:
@@ -93,6 +94,8 @@ class BOSearcher(Searcher):
         mode = self.options.pending
         if mode == "believer":
             return gp.condition(Xp, gp.posterior(Xp)[0])
+        if mode == "fantasies":
+            return gp.fantasize(Xp, self.options.n_fantasies, self._np_rng(2))
         lie = {"liar_best": y.max(), "liar_mean": y.mean(), "liar_worst": y.min()}[mode]
         gp2 = GP(np.vstack([X, Xp]), np.concatenate([y, np.full(len(Xp), lie)]))
         return gp2.fit([gp.theta])

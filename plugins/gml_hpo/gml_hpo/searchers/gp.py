@@ -157,6 +157,25 @@ class GP:
         g.y_mean, g.y_std = self.y_mean, self.y_std
         return g.set_theta(self.theta)
 
+    def fantasize(self, Xp: np.ndarray, n: int, rng: np.random.Generator) -> "GP":
+        """A copy conditioned on ``n`` joint posterior samples at ``Xp`` (same hyper-parameters):
+        ``alpha`` gets one column per sample, so ``posterior`` gives one mean per sample (the
+        variance does not depend on the values) and ``log_ei`` averages EI over the samples,
+        each against its own incumbent (``best`` or a better fantasised value). This is the
+        Monte-Carlo form of the greedy step of q-EI: E[max(f(x) - max(best, f(Xp)), 0)]."""
+        Xp = np.atleast_2d(Xp)
+        Ks = matern52(Xp, self.X, self.ls, self.scale)
+        v = solve_triangular(self.L, Ks.T, lower=True)
+        cov = matern52(Xp, Xp, self.ls, self.scale) - v.T @ v
+        cov = 0.5 * (cov + cov.T)  # samples of the latent f: the running trials are not observed yet
+        w, U = np.linalg.eigh(cov)  # eigh, not Cholesky: cov may be numerically singular
+        samples = (Ks @ self.alpha)[:, None] + (U * np.sqrt(np.maximum(w, 0.0))) @ rng.standard_normal((len(Xp), n))
+        g = self.condition(Xp, samples.mean(1))
+        g.alpha = cho_solve((g.L, True), np.vstack([np.repeat(self.y[:, None], n, 1), samples]))
+        g.fantasies = samples  # (p, n)
+        g.fantasy_best = samples.max(0)  # (n,): each sample's best fantasised value
+        return g
+
     # -- predictions -----------------------------------------------------------------
     def posterior(self, Xs: np.ndarray, grad: bool = False):
         """Mean and standard deviation (standardised scale) at rows of ``Xs``; with ``grad``
@@ -172,7 +191,7 @@ class GP:
         Diff = Xs[:, None, :] - self.X[None, :, :]  # m, n, d
         r = np.sqrt(((Diff / self.ls) ** 2).sum(-1))
         J = -(self.scale * (5.0 / 3.0) * (1.0 + SQRT5 * r) * np.exp(-SQRT5 * r))[..., None] * Diff / self.ls ** 2
-        dmu = np.einsum("mnd,n->md", J, self.alpha)
+        dmu = np.einsum("mnd,n...->m...d", J, self.alpha)  # (m, d), or (m, k, d) with fantasies
         Kinv_ks = cho_solve((self.L, True), Ks.T).T  # m, n
         dvar = -2.0 * np.einsum("mnd,mn->md", J, Kinv_ks)
         dsd = dvar / (2.0 * sd[:, None])
@@ -180,6 +199,8 @@ class GP:
 
     def log_ei(self, Xs: np.ndarray, best: float, grad: bool = False):
         """log expected improvement over ``best`` (standardised scale; higher y is better)."""
+        if self.alpha.ndim == 2:
+            return self._log_ei_fantasies(Xs, best, grad)
         if not grad:
             mu, sd = self.posterior(Xs)
             z = (mu - best) / sd
@@ -190,3 +211,23 @@ class GP:
         dlh = np.exp(log_ndtr(z) - lh)  # d log h / dz = Phi(z) / h(z)
         dz = (dmu - z[:, None] * dsd) / sd[:, None]
         return lh + np.log(sd), dlh[:, None] * dz + dsd / sd[:, None]
+
+    def _log_ei_fantasies(self, Xs: np.ndarray, best: float, grad: bool):
+        """log of the mean EI over the fantasies of ``fantasize`` (and its gradient)."""
+        bests = np.maximum(best, self.fantasy_best)  # (k,)
+        k = len(bests)
+        out = self.posterior(Xs, grad=grad)
+        mu, sd = out[0], out[1]  # (m, k), (m,)
+        z = (mu - bests) / sd[:, None]
+        lh = log_h(z)
+        top = lh.max(1, keepdims=True)
+        wts = np.exp(lh - top)
+        total = wts.sum(1, keepdims=True)
+        value = (top + np.log(total))[:, 0] - math.log(k) + np.log(sd)
+        if not grad:
+            return value
+        dmu, dsd = out[2], out[3]  # (m, k, d), (m, d)
+        dlh = np.exp(log_ndtr(z) - lh)  # (m, k)
+        dz = (dmu - z[..., None] * dsd[:, None, :]) / sd[:, None, None]
+        wts /= total
+        return value, np.einsum("mk,mk,mkd->md", wts, dlh, dz) + dsd / sd[:, None]
