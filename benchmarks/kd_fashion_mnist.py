@@ -65,6 +65,9 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
                                                                "train.val_interval=4", _MEAN_LABELLED]),
             # twice that: 8 passes over the 60,000 images (3,752 steps) against 48 epochs (3,792 steps)
             "kd_unlabelled_xl": ("kd", _UNL + ["data.train_limit=0", "train.epochs=8", "train.val_interval=8"]),
+            # the same at tau = 2 (on 50,000 unlabelled images the teacher's softened outputs carry more)
+            "kd_unlabelled_xl_tau2": ("kd", _UNL + ["data.train_limit=0", "train.epochs=8", "train.val_interval=8",
+                                                    f"{_HEADS}[0].head.loss.tau=2.0"]),
             "alone_xl": ("alone", ["train.epochs=48", "train.val_interval=48", 'train.lr_schedule="cosine_iter"']),
             "alone_long": ("alone", ["train.epochs=24", "train.val_interval=24", 'train.lr_schedule="cosine_iter"']),
             "ab_init_lr_0.1": ("ab", ["algorithm.init_lr=0.1"]),     # the former default (= train.lr)
@@ -73,7 +76,7 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
 #: rows compared with a student-alone row other than ``alone`` (same step count and schedule)
 BASELINE = {"kd_unlabelled": "alone_iter", "kd_unlabelled_labelled_norm": "alone_iter",
             "kd_unlabelled_long": "alone_long", "kd_unlabelled_long_labelled_norm": "alone_long",
-            "kd_unlabelled_xl": "alone_xl"}
+            "kd_unlabelled_xl": "alone_xl", "kd_unlabelled_xl_tau2": "alone_xl"}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage at lr 0.001, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
@@ -84,6 +87,7 @@ LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, t
           "kd_unlabelled_long": "KD + 50,000 images without labels (60,000 images, 4 passes, 1,876 steps)",
           "kd_unlabelled_long_labelled_norm": "the same, label term / labelled images",
           "kd_unlabelled_xl": "KD + 50,000 images without labels (60,000 images, 8 passes, 3,752 steps)",
+          "kd_unlabelled_xl_tau2": "the same at tau = 2",
           "alone_xl": "student alone, 48 epochs (3,792 steps)",
           "alone_long": "student alone, 24 epochs (1,896 steps)",
           "kd_unlabelled": "KD + 30,000 images without labels (40,000 images, 2 passes, 625 steps)",
