@@ -68,6 +68,10 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             # the same at tau = 2 (on 50,000 unlabelled images the teacher's softened outputs carry more)
             "kd_unlabelled_xl_tau2": ("kd", _UNL + ["data.train_limit=0", "train.epochs=8", "train.val_interval=8",
                                                     f"{_HEADS}[0].head.loss.tau=2.0"]),
+            # twice as long again: 16 passes (7,504 steps) against 96 epochs (7,584 steps)
+            "kd_unlabelled_xxl_tau2": ("kd", _UNL + ["data.train_limit=0", "train.epochs=16", "train.val_interval=16",
+                                                     f"{_HEADS}[0].head.loss.tau=2.0"]),
+            "alone_xxl": ("alone", ["train.epochs=96", "train.val_interval=96", 'train.lr_schedule="cosine_iter"']),
             "alone_xl": ("alone", ["train.epochs=48", "train.val_interval=48", 'train.lr_schedule="cosine_iter"']),
             "alone_long": ("alone", ["train.epochs=24", "train.val_interval=24", 'train.lr_schedule="cosine_iter"']),
             "ab_init_lr_0.1": ("ab", ["algorithm.init_lr=0.1"]),     # the former default (= train.lr)
@@ -76,7 +80,8 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
 #: rows compared with a student-alone row other than ``alone`` (same step count and schedule)
 BASELINE = {"kd_unlabelled": "alone_iter", "kd_unlabelled_labelled_norm": "alone_iter",
             "kd_unlabelled_long": "alone_long", "kd_unlabelled_long_labelled_norm": "alone_long",
-            "kd_unlabelled_xl": "alone_xl", "kd_unlabelled_xl_tau2": "alone_xl"}
+            "kd_unlabelled_xl": "alone_xl", "kd_unlabelled_xl_tau2": "alone_xl",
+            "kd_unlabelled_xxl_tau2": "alone_xxl"}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage at lr 0.001, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
           "kd_tau4": "KD, tau = 4 (former default)", "at_only": "AT alone (no KD term)",
@@ -89,6 +94,8 @@ LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, t
           "kd_unlabelled_xl": "KD + 50,000 images without labels (60,000 images, 8 passes, 3,752 steps)",
           "kd_unlabelled_xl_tau2": "the same at tau = 2",
           "alone_xl": "student alone, 48 epochs (3,792 steps)",
+          "kd_unlabelled_xxl_tau2": "KD, tau = 2, + 50,000 images without labels (60,000 images, 16 passes, 7,504 steps)",
+          "alone_xxl": "student alone, 96 epochs (7,584 steps)",
           "alone_long": "student alone, 24 epochs (1,896 steps)",
           "kd_unlabelled": "KD + 30,000 images without labels (40,000 images, 2 passes, 625 steps)",
           "kd_unlabelled_labelled_norm": "the same, label term / labelled images",
@@ -312,7 +319,8 @@ def main() -> None:
         out = {"args": vars(args), "teachers": teacher_rows, "runs": results, "alone": results.get("alone", []),
                "table": table, "commands": commands, "chosen": chosen, "wall_seconds": round(wall, 1)}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(out, indent=2))
+        # paths relative to the repository, so the file names no path of the machine that ran it
+        Path(args.out).write_text(json.dumps(out, indent=2).replace(f"{REPO}/", ""))
 
 
 if __name__ == "__main__":

@@ -144,3 +144,56 @@ def test_label_loss_norm_batch_divides_the_labelled_sum_by_the_batch_size(tmp_pa
     assert out["batch"][1] == pytest.approx(out["labelled"][1], rel=1e-6)   # all labelled: the same
     with pytest.raises(ConfigError, match=r"algorithm\.label_loss_norm: expected one of 'batch', 'labelled'"):
         structure_algorithm(table("t.pth", [LOGITS], label_loss_norm="mean"))
+
+
+def test_mix_batch_is_a_convex_mix_with_a_beta_distributed_weight():
+    from gml_kd.algorithms import mix_batch
+
+    x = torch.randn(16, 1, 4, 4)
+    torch.manual_seed(3)
+    mixed, (perm, lam) = mix_batch(x, 0.4)
+    assert sorted(perm.tolist()) == list(range(16)) and 0.0 <= lam <= 1.0
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[perm])
+    # Beta(a, a): mean 1/2, variance 1 / (4 (2a + 1)); 4,000 draws, tolerances of about 5 standard errors
+    lams = torch.tensor([mix_batch(x, 0.4)[1][1] for _ in range(4000)])
+    assert float(lams.mean()) == pytest.approx(0.5, abs=0.03)
+    assert float(lams.var()) == pytest.approx(1 / (4 * 1.8), abs=0.012)
+
+
+def test_mixup_alpha_feeds_both_networks_the_mixed_images_and_mixes_the_label_term(tmp_path):
+    from gml_kd.algorithms import mix_batch
+
+    ckpt = tmp_path / "t.pth"
+    save_teacher(ckpt)
+    algo = build(table(str(ckpt), [LOGITS], mixup_alpha=0.5))
+    inputs, labels = batch(8)
+    hidden = labels.clone()
+    hidden[5:] = UNLABELLED
+    algo.eval()   # BatchNorm statistics fixed, so the logits can be recomputed; mixing is for training only
+    plain = algo.loss(inputs, hidden)
+    algo.training = True   # this module only: the mixing switch, BatchNorm layers stay in eval mode
+    torch.manual_seed(7)
+    losses = algo.loss(inputs, hidden)
+    torch.manual_seed(7)
+    mixed, (perm, lam) = mix_batch(inputs, 0.5)
+    assert 0.0 < lam < 1.0 and not torch.equal(perm, torch.arange(8))
+    with torch.no_grad():
+        logits = algo.model(mixed)
+        teacher = algo.distiller.teachers[0](mixed)
+    log_p = F.log_softmax(logits, 1)
+
+    def ce(targets):   # labelled members only, summed over the batch size
+        keep = targets != UNLABELLED
+        return -log_p[keep].gather(1, targets[keep][:, None]).sum() / 8
+
+    expected_cls = lam * ce(hidden) + (1 - lam) * ce(hidden[perm])
+    p_t = F.softmax(teacher, 1)
+    expected_kd = (p_t * (p_t.log() - log_p)).sum() / 8
+    assert float(losses["loss_cls"].detach()) == pytest.approx(float(expected_cls), rel=1e-4)
+    assert float(losses["loss_kd"].detach()) == pytest.approx(float(expected_kd), rel=1e-4)
+    assert float(plain["loss_kd"].detach()) != pytest.approx(float(expected_kd), rel=1e-3)
+
+
+def test_mixup_alpha_must_not_be_negative():
+    with pytest.raises(ConfigError, match=r"algorithm\.mixup_alpha: must be >= 0 \(0: no mixing\), got -1\.0"):
+        structure_algorithm(table("t.pth", [LOGITS], mixup_alpha=-1.0))

@@ -85,6 +85,9 @@ class TeacherStudentDistillation(GmlAlgorithm):
     def loss(self, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.inplace:
             return {"loss_cls": self._label_loss(self.model(inputs), labels)}
+        mix = None
+        if self.training and self.config.mixup_alpha > 0:
+            inputs, mix = mix_batch(inputs, self.config.mixup_alpha)
         with self.distiller.recording():
             teacher_outputs = self.distiller.teacher_forward(inputs)
             logits = self.model(inputs)
@@ -92,7 +95,12 @@ class TeacherStudentDistillation(GmlAlgorithm):
         if self.meal is not None:
             losses.update(self.meal(logits, teacher_outputs))
         elif self.config.student_loss_weight > 0:
-            losses["loss_cls"] = self.config.student_loss_weight * self._label_loss(logits, labels)
+            if mix is None:
+                label_loss = self._label_loss(logits, labels)
+            else:   # cross-entropy is linear in the target: the mixed target's loss is the mix of the two
+                perm, lam = mix
+                label_loss = lam * self._label_loss(logits, labels) + (1 - lam) * self._label_loss(logits, labels[perm])
+            losses["loss_cls"] = self.config.student_loss_weight * label_loss
         if not losses:
             losses["loss_zero"] = logits.sum() * 0.0
         return losses
@@ -164,6 +172,16 @@ class ABTeacherStudentDistillation(TeacherStudentDistillation):
     """Heo et al. (2019): activation-boundary transfer as an initialisation stage, then training."""
 
     config_class = ABTeacherStudentDistillationConfig
+
+
+def mix_batch(inputs: torch.Tensor, alpha: float) -> tuple[torch.Tensor, tuple[torch.Tensor, float]]:
+    """Mixup of a batch with a shuffled copy of itself: ``lam * x + (1 - lam) * x[perm]``, ``lam ~ Beta(alpha, alpha)``.
+
+    Returns the mixed batch and ``(perm, lam)``; draws from torch's global generator (seeded runs repeat).
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = torch.randperm(inputs.shape[0], device=inputs.device)
+    return lam * inputs + (1.0 - lam) * inputs[perm], (perm, lam)
 
 
 def _exported_spec(spec: Any, context: Any) -> dict[str, Any] | None:

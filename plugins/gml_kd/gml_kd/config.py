@@ -138,6 +138,10 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     is summed over the batch's labelled images and divided by the batch size (``"batch"``, the
     default: every image weighs alike) or averaged over the labelled images (``"labelled"``);
     the same when all are labelled.
+    ``mixup_alpha`` > 0: function matching (Beyer et al., 2022): each training batch is mixed with a
+    shuffled copy of itself, ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)``;
+    teachers and student see the same mixed images, and the label term is ``lam * CE(y) +
+    (1 - lam) * CE(y[perm])`` over the labelled members; 0 (the default) turns it off.
     """
 
     use_meal: bool = False
@@ -149,6 +153,7 @@ class TeacherStudentDistillationConfig(AlgorithmConfig):
     init_keep_norms: bool = False
     init_lr: float = 0.0
     label_loss_norm: Literal["batch", "labelled"] = "batch"
+    mixup_alpha: float = 0.0
     eval_teachers: bool = True
     meal: MealConfig = attrs.field(factory=MealConfig)
 
@@ -231,6 +236,10 @@ def check_distillation(config: TeacherStudentDistillationConfig) -> list[tuple[s
                          f"the first stage; heads: {one_of(names)}"))
     if config.init_lr < 0:
         problems.append(("algorithm.init_lr", f"must be >= 0 (0: train.lr), got {config.init_lr}"))
+    if config.mixup_alpha < 0:
+        problems.append(("algorithm.mixup_alpha", f"must be >= 0 (0: no mixing), got {config.mixup_alpha}"))
+    if config.mixup_alpha > 0 and not isinstance(d, TeacherDistillerConfig):
+        problems.append(("algorithm.mixup_alpha", "mixing applies to the TeacherDistiller only"))
     if config.student_loss_weight < 0:
         problems.append(("algorithm.student_loss_weight", f"must be >= 0, got {config.student_loss_weight}"))
     m = config.meal
