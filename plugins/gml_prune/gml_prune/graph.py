@@ -42,6 +42,7 @@ from .tracing import matching_modules, propagate_shapes, trace
 
 SLICES = frozenset({"chunk", "split", "tensor_split", "split_with_sizes"})
 
+
 class _Analyzer:
     """Walks the fx graph once, assigning layouts and merging spaces."""
 

@@ -35,6 +35,8 @@ def rewrite_moves(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torc
     todo = [mv for mv in graph.moves if not all(kept(a) for a in mv.inputs)]
     if not todo:
         return model
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
     gm = trace(model, graph.exclude)
     nodes = {n.name: n for n in gm.graph.nodes}
     for k, mv in enumerate(todo):
@@ -43,8 +45,8 @@ def rewrite_moves(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torc
         with gm.graph.inserting_before(node):
             if mv.kind == "select":
                 name = f"gml_channel_order{k}"
-                gm.register_buffer(name, torch.tensor([position[a] for a in mv.outputs[0] if kept(a)],
-                                                      dtype=torch.long))
+                order = [position[a] for a in mv.outputs[0] if kept(a)]
+                gm.register_buffer(name, torch.tensor(order, dtype=torch.long, device=device))
                 new = gm.graph.call_function(torch.index_select, (source, mv.dim, gm.graph.get_attr(name)))
             else:
                 sizes = [sum(1 for a in out if kept(a)) for out in mv.outputs]
