@@ -138,3 +138,38 @@ def test_shufflenet_prunes_to_target_rebuilds_and_exports():
     rebuilt.load_state_dict(other.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(rebuilt.eval()(x), other(x))
+
+
+class Limits(nn.Module):
+    """A residual sum of a tensor and its shuffle (fixed: channels would be coupled across positions) and a
+    chunk / cat along the height (channels untouched: stays prunable)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 1)
+        self.bn = nn.BatchNorm2d(8)
+        self.c = nn.Conv2d(8, 4, 1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.a(x)
+        y = self.b(y + channel_shuffle(y, 2))
+        top, bottom = torch.relu(self.bn(y)).chunk(2, dim=2)
+        return self.fc(self.c(torch.cat([bottom, top], 2)).mean((2, 3)))
+
+
+def test_limits_fix_what_is_not_a_pure_move_and_keep_other_axes():
+    model = randomize(Limits())
+    graph = analyze(model, (1, 3, 8, 8))
+    a, b = graph.group("a"), graph.group("b")
+    assert not a.prunable and "differently split channels" in a.fixed_reason
+    assert b.prunable and graph.group("c").prunable and not any(m.kind == "split" for m in graph.moves)
+    keep = {b.index: torch.tensor([0, 3, 5]), graph.group("c").index: torch.tensor([1, 2])}
+    small = prune_model(model, graph, keep).eval()
+    assert not isinstance(small, torch.fx.GraphModule)            # nothing moved was pruned: the class stays
+    drop = {b.index: torch.tensor([1, 2, 4, 6, 7]), graph.group("c").index: torch.tensor([0, 3])}
+    zero_channels(model, graph, drop)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), model(x), atol=1e-5, rtol=1e-5)
