@@ -47,6 +47,16 @@ def build(name: str, size: int) -> tuple[torch.nn.Module, list[int]]:
     return torchvision.models.get_model(name, weights=None, **kwargs).eval(), [1, 3, size, size]
 
 
+def channel_shares(model: torch.nn.Module, graph) -> tuple[float, float]:
+    """Channels in prunable groups: share of all groups' channels (the input image and the classifier's
+    outputs included), and share of the convolutions' output channels."""
+    groups = [g for g in graph.groups if g.members]
+    total, free = sum(g.size for g in groups), sum(g.size for g in groups if g.prunable)
+    conv = [(g.size, g.prunable) for g in groups for m in g.members
+            if m.role == "out" and isinstance(model.get_submodule(m.module), torch.nn.modules.conv._ConvNd)]
+    return free / max(total, 1), sum(n for n, p in conv if p) / max(sum(n for n, _ in conv), 1)
+
+
 def check(name: str, target: float, export: bool, size: int = 224) -> dict:
     try:
         model, shape = build(name, size)
@@ -58,6 +68,7 @@ def check(name: str, target: float, export: bool, size: int = 224) -> dict:
         graph = analyze(model, shape)
         row["groups"] = f"{len(graph.prunable)} / {len([g for g in graph.groups if g.members])}"
         row["grouped"] = len(graph.blocks())
+        row["channel_share"], row["conv_channel_share"] = channel_shares(model, graph)
         small = prune(model, shape, target).eval()
     except Exception as exc:                                         # noqa: BLE001 - the row reports it
         row.update(status="error", message=str(exc).splitlines()[0][:200])
@@ -110,14 +121,15 @@ def isolated(name: str, args: argparse.Namespace) -> dict:
     return row
 
 
-def print_row(r: dict) -> None:
+def print_row(r: dict, shares: bool = False) -> None:
     if r["status"] != "pruned":
         print(f"| {r['model']} | {r.get('input', '')} | {r['status']}: {r['message']} | {r.get('groups', '-')} | "
               f"{r.get('grouped', '')} | | | | |", flush=True)
         return
     export = "ok" if r.get("export") is True else r.get("export", "-")
+    share = f" {100 * r['channel_share']:.1f} | {100 * r['conv_channel_share']:.1f} |" if shares else ""
     print(f"| {r['model']} | {r['input']} | pruned | {r['groups']} | {r['grouped']} | {r['flops_ratio']:.3f} | "
-          f"{'ok' if r['forward'] else 'FAIL'} | {export} | {r['prune_s']:.1f} |", flush=True)
+          f"{'ok' if r['forward'] else 'FAIL'} | {export} | {r['prune_s']:.1f} |{share}", flush=True)
 
 
 def main() -> None:
@@ -129,18 +141,19 @@ def main() -> None:
     parser.add_argument("--isolate", action="store_true", help="one forked process per model")
     parser.add_argument("--mem-gb", type=float, default=8.0, help="address-space cap of an isolated model")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per isolated model")
+    parser.add_argument("--shares", action="store_true", help="also print the shares of prunable channels (%%)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = torchvision.models.list_models(module=torchvision.models) if args.models == ["all"] else args.models
     rows = []
     print("| model | input | result | prunable / all groups | grouped-conv groups | FLOPs ratio | forward | "
-          "torch.export | prune s |")
-    print("|---|---:|---|---|---:|---:|---|---|---:|")
+          "torch.export | prune s |" + (" channels prunable % | conv out-channels prunable % |" if args.shares else ""))
+    print("|---|---:|---|---|---:|---:|---|---|---:|" + ("---:|---:|" if args.shares else ""))
     for name in names:
         r = isolated(name, args) if args.isolate else check(name, args.target, not args.no_export, args.size)
         rows.append(r)
-        print_row(r)
+        print_row(r, args.shares)
         if args.out:
             atomic_write_text(args.out, json.dumps(rows, indent=2))
 

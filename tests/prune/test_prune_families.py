@@ -69,7 +69,8 @@ def zero_channels(model: nn.Module, graph, drop: dict) -> None:
         group = graph.groups[gi]
         for m in group.members:
             module = model.get_submodule(m.module)
-            rows = torch.as_tensor(idx) + m.offset
+            where = torch.tensor(m.index) if m.index else torch.arange(m.offset, m.offset + group.size)
+            rows = where[torch.as_tensor(idx)]                # scattered positions where a shuffle moved them
             if m.role == HEADS:                           # q, k, v of a head -> 0: its output is 0
                 w, b = (module.qkv.weight, module.qkv.bias) if hasattr(module, "qkv") else \
                     (module.in_proj_weight, module.in_proj_bias)

@@ -108,7 +108,7 @@ def test_concatenation_offsets():
     assert (fc.role, fc.repeat) == ("in", 16)   # a spatial flatten: 16 features per channel
 
 
-def test_shuffle_after_grouped_conv_fixes_only_the_shuffled_channels():
+def test_shuffle_after_grouped_conv_maps_channels_by_the_permutation():
     class Shuffle(nn.Module):
         def __init__(self):
             super().__init__()
@@ -128,8 +128,11 @@ def test_shuffle_after_grouped_conv_fixes_only_the_shuffled_channels():
     _, grouped = producers(graph, "grouped")
     _, b = producers(graph, "b")
     assert a.prunable and a.blocks == 2 and a.modules("gin") == ["grouped"]   # 2 conv groups of 4 inputs
-    assert not grouped.prunable and "moves channels" in grouped.fixed_reason    # the view of the shuffle
-    assert b.prunable                      # channels after the shuffle are fixed, b's own output is free
+    assert grouped.prunable and grouped.blocks == 2                            # the shuffle only permutes them
+    (member,) = [m for m in grouped.members if m.module == "b"]
+    inverse = torch.argsort(torch.channel_shuffle(torch.arange(8.).view(1, 8, 1, 1), 2).flatten())
+    assert member.index == tuple(inverse.tolist())           # channel c of grouped sits at b's input inverse[c]
+    assert b.prunable and [mv.kind for mv in graph.moves] == ["select"]
 
 
 def test_untraceable_module_names_itself_and_can_be_excluded():

@@ -29,6 +29,7 @@ from gml_core.api import GmlUserError
 from .attention import inner_width, slice_heads
 from .graph import DW, HEADS, IN, NORM, OUT, ChannelGraph, analyze
 from .groups import GIN, block_prefix
+from .rewrite import rewrite_moves
 
 PRUNED_TYPE = "gml.PrunedModel"
 
@@ -65,7 +66,8 @@ def keep_masks(graph: ChannelGraph, model: nn.Module, keep: Mapping[int, torch.T
                 per_feature = kept.repeat_interleave(m.repeat)
                 vec[m.offset * m.repeat: (m.offset + group.size) * m.repeat] &= per_feature
             else:
-                vec[m.offset: m.offset + group.size] &= kept
+                rows = m.rows(group.size)
+                vec[rows] = vec[rows] & kept
     return masks
 
 
@@ -117,7 +119,9 @@ def _slice(module: nn.Module, role: str, keep: torch.Tensor) -> None:
 def prune_model(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torch.Tensor]) -> nn.Module:
     """A smaller deep copy of ``model`` keeping ``keep[group]`` channel indices of each group.
 
-    ``model`` must not carry masking hooks (use ``ChannelMasker.paused()``).
+    ``model`` must not carry masking hooks (use ``ChannelMasker.paused()``). Where pruned channels
+    pass through a channel shuffle or a channel ``chunk`` / ``split``, the result is a
+    ``torch.fx.GraphModule`` with those operations rewritten (:func:`rewrite_moves`).
     """
     small = copy.deepcopy(model)
     for (name, role), vec in keep_masks(graph, small, keep).items():
@@ -127,7 +131,7 @@ def prune_model(model: nn.Module, graph: ChannelGraph, keep: Mapping[int, torch.
             slice_heads(small, name, vec)
         else:
             _slice(small.get_submodule(name), role, vec)
-    return small
+    return rewrite_moves(small, graph, keep)
 
 
 def prefix_keep(counts: Mapping[int, int], graph: ChannelGraph | None = None) -> dict[int, torch.Tensor]:

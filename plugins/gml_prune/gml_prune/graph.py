@@ -13,7 +13,11 @@ writes G equal blocks of output channels: both spaces get the constraint that ev
 block keeps the same number of channels (``ChannelGroup.blocks``), so the pruned layer
 still has G groups (Torch-Pruning's rule too); its input member has the role ``gin``.
 
-Anything the analysis does not understand (reshapes that move channels, slicing,
+Channel shuffles and ``chunk`` / ``split`` along channels move channels without
+mixing them: layouts then list channels one by one, and a space whose channels go
+different ways is split into sub-groups (``shuffle.py``).
+
+Anything the analysis does not understand (reshapes that move channels otherwise,
 unknown layers, the model's inputs and outputs) *fixes* the spaces it touches: they
 are kept whole, which is always safe.
 """
@@ -21,27 +25,22 @@ are kept whole, which is always safe.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import fx, nn
 
+from . import shuffle
 from .attention import ATTENTION_TYPES, attention_rule
-from .groups import DW, GIN, HEADS, IN, NORM, OUT, ChannelGraph, ChannelGroup, Layer, MaskPoint, Member
+from .groups import DW, GIN, HEADS, IN, NORM, OUT, ChannelGraph, ChannelGroup, ChannelMove, Layer, MaskPoint, Member
+from .points import mask_points
 from .rules import BINARY_ELEMENTWISE, PASSTHROUGH_FUNCS, PASSTHROUGH_MODULES, REDUCTIONS, RESHAPES, op_name
+from .shuffle import Layout as _Layout
+from .shuffle import Split
 from .tracing import matching_modules, propagate_shapes, trace
 
-
-@dataclass
-class _Layout:
-    segs: list[tuple[int, int]]              # (space id, channels)
-    repeat: int = 1
-    dim: int = 1                             # the tensor axis that holds the channels
-
-    @property
-    def channels(self) -> int:
-        return sum(n for _, n in self.segs)
+SLICES = frozenset({"chunk", "split", "tensor_split", "split_with_sizes"})
 
 
 class _Analyzer:
@@ -56,6 +55,7 @@ class _Analyzer:
         self.members: dict[int, list[Member]] = {}
         self.values: dict[fx.Node, Any] = {}
         self.layers: list[tuple] = []
+        self.moves: list[tuple] = []
         self.calls: dict[str, int] = {}
         for node in gm.graph.nodes:
             if node.op == "call_module":
@@ -98,6 +98,11 @@ class _Analyzer:
 
     def unify(self, a: _Layout, b: _Layout, reason: str) -> bool:
         """Unite two layouts segment by segment; fix both when their segmentations differ."""
+        if a.order is not None or b.order is not None:
+            if a.order == b.order and a.repeat == b.repeat:
+                return True
+            self.fix([a, b], reason)
+            return False
         if a.repeat == b.repeat and [n for _, n in a.segs] == [n for _, n in b.segs]:
             for (sa, _), (sb, _) in zip(a.segs, b.segs):
                 self.union(sa, sb)
@@ -144,6 +149,12 @@ class _Analyzer:
         self.members[self.find(sid)].append(member)
 
     def add_segments(self, layout: _Layout, module: str, role: str) -> None:
+        if layout.order is not None:                               # moved channels: positions per space
+            if len(set(layout.order)) != len(layout.order):
+                self.fix(layout, f"{module} reads a shuffled channel twice")
+            for sid, index in shuffle.space_index(layout.order, self.size.__getitem__).items():
+                self.add(sid, Member(module, role, 0, layout.repeat, tuple(index)))
+            return
         offset = 0
         for sid, n in layout.segs:
             self.add(sid, Member(module, role, offset, layout.repeat))
@@ -174,6 +185,12 @@ class _Analyzer:
             return self.opaque_call(node, f"module {name} is called more than once")
         inp = self.value(node.args[0]) if node.args else None
         in_meta, out_meta = self.meta(node.args[0]) if node.args else None, self.meta(node)
+        if isinstance(module, nn.ChannelShuffle):
+            return shuffle.channel_shuffle(self, node, inp, module.groups) or self.opaque_call(node, f"shuffle {name}")
+        if isinstance(inp, _Layout) and inp.order is not None and (
+                isinstance(module, ATTENTION_TYPES + (nn.LayerNorm,))
+                or (isinstance(module, nn.modules.conv._ConvNd) and 1 < module.groups < inp.channels)):
+            return self.opaque_call(node, f"{name} on shuffled channels")
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             return self.conv(node, name, module, inp, out_meta)
         if isinstance(module, nn.Linear):
@@ -258,20 +275,30 @@ class _Analyzer:
     def passthrough(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
         if isinstance(inp, _Layout) and _same_channels(in_meta, out_meta, inp.dim):
             return inp
+        if isinstance(inp, Split) and list(getattr(in_meta, "shape", [])) == list(getattr(out_meta, "shape", [0])):
+            return inp
         return self.opaque_call(node, f"{op_name(node)} changes the channel layout")
 
     def reshape(self, node: fx.Node, inp: Any, in_meta: Any, out_meta: Any) -> Any:
-        if isinstance(inp, _Layout) and in_meta is not None and out_meta is not None and hasattr(out_meta, "shape"):
+        ok_meta = in_meta is not None and hasattr(in_meta, "shape") and hasattr(out_meta, "shape")
+        if isinstance(inp, Split) and ok_meta:
+            out = shuffle.merge_view(self, node, inp, in_meta, out_meta)
+            if out is not None:
+                return out
+        if isinstance(inp, _Layout) and ok_meta:
             src, dst = list(in_meta.shape), list(out_meta.shape)
             if inp.dim == 1:
                 rest = int(torch.tensor(src[2:]).prod()) if len(src) > 2 else 1
-                if len(dst) == 2 and src[0] == dst[0] and dst[1] == src[1] * rest:
-                    return _Layout(inp.segs, inp.repeat * rest, 1)
+                if len(dst) == 2 and src[0] == dst[0] and dst[1] == src[1] * rest and (rest == 1 or inp.order is None):
+                    return replace(inp, repeat=inp.repeat * rest, dim=1)
                 if len(dst) >= 2 and dst[:2] == src[:2] and int(torch.tensor(dst[2:] or [1]).prod()) == rest:
                     return inp
             if inp.dim == len(src) - 1 and inp.repeat == 1 and len(dst) >= 2 and dst[-1] == src[-1] \
                     and (len(src) > 2 or dst[0] == src[0]):
-                return _Layout(inp.segs, 1, len(dst) - 1)              # leading axes merged or split
+                return replace(inp, repeat=1, dim=len(dst) - 1)        # leading axes merged or split
+            split = shuffle.split_view(node, inp, in_meta, out_meta)
+            if split is not None:
+                return split
         return self.opaque_call(node, f"{op_name(node)} moves channels")
 
     def permute(self, node: fx.Node, inp: Any, in_meta: Any) -> Any:
@@ -280,14 +307,18 @@ class _Analyzer:
         args = [a for a in node.args[1:]] or list(node.kwargs.values())
         if len(args) == 1 and isinstance(args[0], (list, tuple)):
             args = list(args[0])
-        if isinstance(inp, _Layout) and ndim and all(isinstance(a, int) for a in args):
+        if isinstance(inp, (_Layout, Split)) and ndim and all(isinstance(a, int) for a in args):
+            order = None
             if op_name(node) == "permute" and len(args) == ndim:
                 order = [a % ndim for a in args]
-                return _Layout(inp.segs, inp.repeat, order.index(inp.dim))
             if op_name(node) == "transpose" and len(args) == 2:
                 a, b = (x % ndim for x in args)
-                dim = b if inp.dim == a else a if inp.dim == b else inp.dim
-                return _Layout(inp.segs, inp.repeat, dim)
+                order = list(range(ndim))
+                order[a], order[b] = b, a
+            if order is not None and isinstance(inp, Split):
+                return shuffle.permute_split(inp, order)
+            if order is not None:
+                return replace(inp, dim=order.index(inp.dim))
         return self.opaque_call(node, f"{op_name(node)} with unsupported arguments")
 
     def call_function(self, node: fx.Node) -> Any:
@@ -311,9 +342,15 @@ class _Analyzer:
         if name in REDUCTIONS:
             return self.reduction(node, inp, in_meta, out_meta)
         if name == "cat":
-            return self.cat(node)
+            return shuffle.concat(self, node)
         if name == "getitem" and isinstance(inp, (list, tuple)) and isinstance(node.args[1], int):
             return inp[node.args[1]]
+        if name in SLICES:
+            return shuffle.slice_channels(self, node, inp, in_meta, out_meta) \
+                or self.opaque_call(node, f"'{name}' of unsupported channels")
+        if name in ("channel_shuffle", "native_channel_shuffle"):
+            groups = node.kwargs.get("groups", node.args[1] if len(node.args) > 1 else None)
+            return shuffle.channel_shuffle(self, node, inp, groups) or self.opaque_call(node, f"'{name}' of these channels")
         return self.opaque_call(node, f"operation '{name}' is not channel-aware")
 
     def elementwise(self, node: fx.Node, out_meta: Any) -> Any:
@@ -349,113 +386,51 @@ class _Analyzer:
             keep = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
             if all(isinstance(d, int) for d in dims) and not {d % ndim for d in dims} & {0, inp.dim}:
                 removed = 0 if keep else sum(1 for d in {d % ndim for d in dims} if d < inp.dim)
-                return _Layout(inp.segs, 1, inp.dim - removed)
+                return replace(inp, repeat=1, dim=inp.dim - removed)
         return self.opaque_call(node, f"reduction '{op_name(node)}' over channels")
-
-    def cat(self, node: fx.Node) -> Any:
-        tensors = node.args[0] if node.args else node.kwargs.get("tensors")
-        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-        layouts = [self.value(t) for t in tensors] if isinstance(tensors, (list, tuple)) else []
-        metas = [self.meta(t) for t in tensors] if layouts else []
-        if layouts and isinstance(dim, int) and all(isinstance(v, _Layout) for v in layouts) \
-                and len({v.dim for v in layouts}) > 1:
-            layouts = self.align_cat(layouts, metas, dim % len(metas[0].shape))
-        if not layouts or not all(isinstance(v, _Layout) and v.repeat == 1 for v in layouts) \
-                or not isinstance(dim, int) or len({v.dim for v in layouts}) != 1:
-            return self.opaque_call(node, "concatenation of unsupported tensors")
-        ndim = len(metas[0].shape)
-        if dim % ndim == layouts[0].dim:
-            return _Layout([seg for v in layouts for seg in v.segs], 1, layouts[0].dim)
-        for other in layouts[1:]:
-            if not self.unify(layouts[0], other, "concatenation of differently split channels"):
-                return self.opaque_call(node, "concatenation of differently split channels")
-        return layouts[0]
-
-    def align_cat(self, layouts: list[_Layout], metas: list[Any], axis: int) -> list[_Layout]:
-        """Operands of a concatenation whose channel axes disagree (e.g. a class token built from
-        a constant): the axis that is not concatenated wins; the others become fixed layouts on it."""
-        dims = {v.dim for v in layouts if v.dim != axis}
-        if len(dims) != 1:
-            return layouts
-        d = dims.pop()
-        out = []
-        for v, meta in zip(layouts, metas):
-            if v.dim != d:
-                self.fix(v, "concatenated with a differently laid out tensor")
-                n = int(meta.shape[d])
-                v = _Layout([(self.new_space(n, "concatenated with a differently laid out tensor"), n)], 1, d)
-            out.append(v)
-        return out
 
     # -- results ---------------------------------------------------------------------
     def result(self, input_shape: Sequence[int], exclude: Sequence[str]) -> ChannelGraph:
         roots = sorted({self.find(s) for s in range(len(self.parent))})
-        index = {root: i for i, root in enumerate(roots)}
-        groups = []
+        groups: list[ChannelGroup] = []
+        atom: dict[tuple[int, int], tuple[int, int]] = {}         # (root, channel) -> (group, channel)
+        whole: dict[int, int] = {}                                 # root -> its group, when not split
         for root in roots:
-            members = self.members[root]
-            producers = [m.module for m in members if m.role in (OUT, HEADS)]
-            reason = self.fixed.get(root, "")
-            if not reason and not producers:
-                reason = "no layer produces these channels"
-            if not reason and self.size[root] < 2:
-                reason = "a single channel"
-            blocks = self.blocks.get(root, 1)
-            if not reason and (self.size[root] % blocks or self.size[root] // blocks < 2):
-                reason = f"grouped convolutions split these {self.size[root]} channels into {blocks} groups"
-            key = producers[0] if producers else f"fixed{index[root]}"
-            groups.append(ChannelGroup(index[root], key, self.size[root], list(members), reason, blocks))
+            members, size = self.members[root], self.size[root]
+            reason, blocks = self.fixed.get(root, ""), self.blocks.get(root, 1)
+            scattered = any(-1 in m.index for m in members)
+            if scattered and not reason and (blocks > 1 or any(m.role == HEADS for m in members)):
+                reason = "a shuffle or slice splits channels of grouped convolutions or attention heads"
+            classes = shuffle.refine(size, members) if scattered and not reason else [(list(range(size)), list(members))]
+            for chans, held in classes:
+                gi, n = len(groups), len(chans)
+                producers = [m.module for m in held if m.role in (OUT, HEADS)]
+                why = reason or ("no layer produces these channels" if not producers else
+                                 "a single channel" if n < 2 else "")
+                if not why and (n % blocks or n // blocks < 2):
+                    why = f"grouped convolutions split these {n} channels into {blocks} groups"
+                groups.append(ChannelGroup(gi, producers[0] if producers else f"fixed{gi}", n, held, why, blocks))
+                atom.update({(root, c): (gi, j) for j, c in enumerate(chans)})
+                if len(classes) == 1:
+                    whole[root] = gi
         _dedupe_keys(groups)
 
+        def atoms(layout: _Layout) -> tuple[tuple[int, int], ...]:
+            return tuple(atom[(self.find(s), i)] for s, i in layout.atoms())
+
         def segs(layout: _Layout) -> tuple[tuple[int, int], ...]:
-            return tuple((index[self.find(s)], n) for s, n in layout.segs)
+            if layout.order is None and all(self.find(s) in whole for s, _ in layout.segs):
+                return tuple((whole[self.find(s)], n) for s, n in layout.segs)
+            counts: dict[int, int] = {}
+            for gi, _ in atoms(layout):
+                counts[gi] = counts.get(gi, 0) + 1
+            return tuple(counts.items())
 
         layers = [Layer(name, kind, segs(inp), segs(out), inp.repeat, groups_, kernel, positions)
                   for name, kind, inp, out, groups_, kernel, positions in self.layers]
-        return ChannelGraph(groups, layers, self.mask_points(groups), tuple(input_shape), tuple(exclude))
-
-    def mask_points(self, groups: list[ChannelGroup]) -> list[MaskPoint]:
-        """Where masks go: every BN of a prunable group, and producers / depthwise convs not
-        followed by their own BN. *Primary* ranges (DMCP's soft scaling) are the BNs right
-        after a producing layer, or the producers themselves in a group without such BNs."""
-        nodes = {n.target: n for n in self.gm.graph.nodes if n.op == "call_module"}
-        ranges: dict[str, list[tuple[int, int, int, bool]]] = {}
-        for g in groups:
-            if not g.prunable:
-                continue
-            producers = {m.module for m in g.members if m.role in (OUT, HEADS)}
-            after_producer = set()
-            for m in g.members:
-                source = nodes[m.module].args[0] if m.role == NORM and m.module in nodes else None
-                if isinstance(source, fx.Node) and source.op == "call_module" and source.target in producers:
-                    after_producer.add(m.module)
-            for m in g.members:
-                if m.role in (IN, GIN):
-                    continue
-                if m.role in (OUT, DW) and _sole_bn_user(nodes.get(m.module), self.gm) is not None:
-                    continue                                       # the BN right after it masks it
-                primary = m.module in after_producer if after_producer else m.role in (OUT, HEADS)
-                ranges.setdefault(m.module, []).append((m.offset, g.size, g.index, primary))
-        points = []
-        for name, rs in ranges.items():
-            module = self.gm.get_submodule(name)
-            if isinstance(module, ATTENTION_TYPES):
-                points.append(MaskPoint(name, int(module.num_heads), tuple(sorted(rs)), None))
-                continue
-            channels = getattr(module, "num_features", None) or getattr(module, "out_channels", None) \
-                or getattr(module, "out_features")
-            axis = -1 if isinstance(module, nn.Linear) else 1
-            points.append(MaskPoint(name, int(channels), tuple(sorted(rs)), axis))
-        return points
-
-
-def _sole_bn_user(node: fx.Node | None, gm: fx.GraphModule) -> fx.Node | None:
-    if node is None or len(node.users) != 1:
-        return None
-    user = next(iter(node.users))
-    if user.op == "call_module" and isinstance(gm.get_submodule(user.target), nn.modules.batchnorm._BatchNorm):
-        return user
-    return None
+        moves = [ChannelMove(node, kind, source, dim, atoms(inp), tuple(atoms(o) for o in outs))
+                 for kind, node, source, dim, inp, outs in self.moves]
+        return ChannelGraph(groups, layers, mask_points(self.gm, groups), tuple(input_shape), tuple(exclude), moves)
 
 
 def _has_channel_params(module: nn.Module) -> bool:
@@ -470,6 +445,8 @@ def _same_channels(a: Any, b: Any, dim: int = 1) -> bool:
 def _layouts(value: Any) -> Iterable[_Layout]:
     if isinstance(value, _Layout):
         yield value
+    elif isinstance(value, Split):
+        yield value.base
     elif isinstance(value, (list, tuple)):
         for v in value:
             yield from _layouts(v)

@@ -19,12 +19,19 @@ class Member:
     each conv group keeps its own columns of the weight).
     ``offset`` is the group's first channel inside that dimension; ``repeat`` is the
     number of input features per channel (a linear layer after a spatial flatten).
+    ``index``: where channels moved by a shuffle or a channel slice sit scattered in that
+    dimension, the position of each of the group's channels (then ``offset`` is unused).
     """
 
     module: str
     role: str
     offset: int
     repeat: int = 1
+    index: tuple[int, ...] = ()
+
+    def rows(self, size: int) -> slice | torch.Tensor:
+        """The group's ``size`` channels inside the module's dimension (a slice or an index tensor)."""
+        return torch.tensor(self.index, dtype=torch.long) if self.index else slice(self.offset, self.offset + size)
 
 
 @dataclass
@@ -64,6 +71,8 @@ class Layer:
 class MaskPoint:
     """A module whose output channels are masked: ``(offset, size, group, primary)`` ranges.
 
+    ``offset`` is a tuple of ``size`` positions where a group's channels sit scattered (shuffled).
+
     ``primary`` ranges sit right after a producing layer (its BN); DMCP's soft
     marginal scaling is applied there only, the binary mask everywhere. ``axis`` is the
     output axis holding the channels (-1 for channels-last linear layers); ``None`` for
@@ -72,12 +81,30 @@ class MaskPoint:
 
     module: str
     channels: int
-    ranges: tuple[tuple[int, int, int, bool], ...]
+    ranges: tuple[tuple[int | tuple[int, ...], int, int, bool], ...]
     axis: int | None = 1
 
     @property
     def primary(self) -> bool:
         return any(r[3] for r in self.ranges)
+
+
+@dataclass(frozen=True)
+class ChannelMove:
+    """An operation that reorders or slices channels (a channel shuffle, ``chunk`` / ``split``).
+
+    Once channels are pruned it no longer fits the smaller tensors and the export rewrites it:
+    ``kind`` ``select`` (node ``node`` becomes an ``index_select`` of ``source``) or ``split``
+    (``node`` becomes a ``torch.split`` of ``source`` with the pruned piece sizes). ``inputs``
+    and each of ``outputs`` list every channel as ``(group index, channel in group)``.
+    """
+
+    node: str
+    kind: str
+    source: str
+    dim: int
+    inputs: tuple[tuple[int, int], ...]
+    outputs: tuple[tuple[tuple[int, int], ...], ...]
 
 
 @dataclass
@@ -89,6 +116,7 @@ class ChannelGraph:
     mask_points: list[MaskPoint]
     input_shape: tuple[int, ...]
     exclude: tuple[str, ...] = ()
+    moves: list[ChannelMove] = field(default_factory=list)
 
     @property
     def prunable(self) -> list[ChannelGroup]:

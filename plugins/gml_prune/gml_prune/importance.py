@@ -32,7 +32,7 @@ def channel_scores(model: nn.Module, group: ChannelGroup, criterion: str) -> tor
         for m in group.members:
             bn = model.get_submodule(m.module) if m.role == NORM else None
             if bn is not None and bn.weight is not None:
-                gammas.append(bn.weight.detach()[m.offset: m.offset + group.size].abs().float().cpu())
+                gammas.append(bn.weight.detach()[m.rows(group.size)].abs().float().cpu())
         if gammas:
             return torch.stack(gammas).sum(0)
         criterion = "l1"
@@ -42,7 +42,7 @@ def channel_scores(model: nn.Module, group: ChannelGroup, criterion: str) -> tor
             total += head_scores(model.get_submodule(m.module), criterion)
         if m.role not in (OUT, DW):
             continue
-        w = model.get_submodule(m.module).weight.detach()[m.offset: m.offset + group.size].float().cpu()
+        w = model.get_submodule(m.module).weight.detach()[m.rows(group.size)].float().cpu()
         w = w.flatten(1)
         total += w.abs().sum(1) if criterion == "l1" else w.pow(2).sum(1).sqrt()
     return total

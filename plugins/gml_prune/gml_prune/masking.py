@@ -73,6 +73,8 @@ class ChannelMasker(nn.Module):
 
     # -- hooks -----------------------------------------------------------------------
     def _scale(self, point: MaskPoint, like: torch.Tensor) -> torch.Tensor | None:
+        if any(not isinstance(r[0], int) for r in point.ranges):
+            return self._scattered_scale(point, like)
         parts, pos, active = [], 0, False
         for offset, size, gi, primary in point.ranges:
             if offset > pos:
@@ -90,6 +92,19 @@ class ChannelMasker(nn.Module):
         if pos < point.channels:
             parts.append(like.new_ones(point.channels - pos))
         return torch.cat(parts)
+
+    def _scattered_scale(self, point: MaskPoint, like: torch.Tensor) -> torch.Tensor | None:
+        """Scales where groups sit at scattered positions (channels moved by a shuffle)."""
+        scale, active = like.new_ones(point.channels), False
+        for offset, size, gi, primary in point.ranges:
+            part = self.mask(gi).to(like.dtype)
+            if primary and gi in self._soft:
+                part = part * self._soft[gi].to(like.dtype)
+                active = True
+            active = active or bool((part != 1).any())
+            rows = torch.arange(offset, offset + size) if isinstance(offset, int) else torch.tensor(offset)
+            scale = scale.index_copy(0, rows.to(like.device), part)
+        return scale if active else None
 
     def _hook(self, point: MaskPoint):
         def hook(module: nn.Module, inputs, output):
