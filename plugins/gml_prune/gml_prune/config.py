@@ -124,7 +124,8 @@ class MagnitudePruningConfig(AlgorithmConfig):
     criterion: Literal["l1", "l2", "bn_scale"] = "l1"
     target_flops: Any = None
     keep_ratio: Optional[float] = None
-    allocation: Literal["uniform", "global"] = "uniform"
+    allocation: Literal["uniform", "global", "latency"] = "uniform"
+    latency_batch: int = 1
     steps: int = 1
     step_interval: int = 1
     min_keep: float = 0.1
@@ -140,6 +141,11 @@ class MagnitudePruningConfig(AlgorithmConfig):
                                             "and keep_ratio (fraction of channels kept per group)")
         if self.target_flops is not None:
             _check_target("algorithm.target_flops", self.target_flops)
+        if self.allocation == "latency" and self.target_flops is None:
+            _fail("algorithm.allocation", "\"latency\" needs target_flops (it cuts FLOPs where they cost the most "
+                                          "time); with keep_ratio use \"uniform\" or \"global\"")
+        if self.latency_batch < 1:
+            _fail("algorithm.latency_batch", f"must be at least 1, got {self.latency_batch}")
         if self.keep_ratio is not None and not 0 < self.keep_ratio <= 1:
             _fail("algorithm.keep_ratio", f"must be in (0, 1], got {self.keep_ratio}")
         if self.steps < 1:

@@ -8,7 +8,7 @@ training run. It returns a physically smaller copy or raises a one-line
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -30,14 +30,19 @@ def fixed_summary(graph: ChannelGraph, limit: int = 3) -> str:
 
 def prune(model: nn.Module, input_shape: Sequence[int], target_flops: Any = 0.5, criterion: str = "l1",
           allocation: str = "uniform", round_to: int = DEFAULT_ROUND_TO, min_keep: float = 0.05,
-          exclude: Sequence[str] = ()) -> nn.Module:
+          exclude: Sequence[str] = (), latency_batch: int = 1,
+          latency: Callable[..., float] | None = None) -> nn.Module:
     """A smaller copy of ``model`` with at most ``target_flops`` (fraction, ``"50%"`` or ``"300M"``).
 
     ``round_to``: every group keeps a multiple of this many channels (attention heads: any
     count); the default is the CPU-friendly multiple measured in ``docs/benchmarks.md``.
+    ``allocation = "latency"``: a latency table measured at batch ``latency_batch`` (cached, see
+    ``latency.py``) decides where the FLOPs are cut; ``latency(layer, cin, cout)`` in ms replaces it.
     """
-    if allocation not in ("uniform", "global"):
-        raise ConfigError([("allocation", f"'{allocation}' is not one of: uniform, global")])
+    if allocation not in ("uniform", "global", "latency"):
+        raise ConfigError([("allocation", f"'{allocation}' is not one of: uniform, global, latency")])
+    if isinstance(latency_batch, bool) or not isinstance(latency_batch, int) or latency_batch < 1:
+        raise ConfigError([("latency_batch", f"must be a positive integer, got {latency_batch!r}")])
     if criterion not in ("l1", "l2", "bn_scale"):
         raise ConfigError([("criterion", f"'{criterion}' is not one of: l1, l2, bn_scale")])
     if int(round_to) < 1:
@@ -52,6 +57,11 @@ def prune(model: nn.Module, input_shape: Sequence[int], target_flops: Any = 0.5,
     cost = lambda counts: float(flops(counts))                        # noqa: E731
     if allocation == "uniform":
         masks = top_masks(scores, search_uniform(graph, cost, target, min_keep, round_to), blocks=graph.blocks())
+    elif allocation == "latency":
+        from .latency import LatencyTable, search_latency
+        table = latency or LatencyTable(model, graph, latency_batch, round_to, min_keep)
+        counts = search_latency(graph, scores, cost, target, min_keep, table, round_to)
+        masks = top_masks(scores, counts, blocks=graph.blocks())
     else:
         masks = search_global(graph, scores, cost, target, min_keep, round_to=round_to)
     reached = cost({gi: int(m.sum()) for gi, m in masks.items()})

@@ -39,6 +39,7 @@ class MagnitudePruning(PruningAlgorithm):
                                     f"{config.min_keep} allows; raise target_flops or lower min_keep")])
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
         self._step_iters: list[int] = []
+        self._latency: Any = None
 
     # -- schedule ----------------------------------------------------------------------
     def before_train(self, run: Any) -> None:
@@ -83,6 +84,13 @@ class MagnitudePruning(PruningAlgorithm):
                 total = sum(g.size for g in self.graph.prunable)
                 masks = search_global(self.graph, scores, lambda c: sum(c.values()), budget * total, cfg.min_keep,
                                       alive, cfg.round_to)
+        elif cfg.allocation == "latency":
+            from ..latency import LatencyTable, search_latency
+            if self._latency is None:
+                self._latency = LatencyTable(self.model, self.graph, cfg.latency_batch, cfg.round_to, cfg.min_keep)
+            counts = search_latency(self.graph, scores, lambda c: float(self.flops(c)), budget, cfg.min_keep,
+                                    self._latency, cfg.round_to, alive)
+            masks = top_masks(scores, counts, alive, self.graph.blocks())
         elif cfg.allocation == "uniform":
             counts = search_uniform(self.graph, lambda c: float(self.flops(c)), budget, cfg.min_keep, cfg.round_to,
                                     current)
