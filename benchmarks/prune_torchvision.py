@@ -3,7 +3,9 @@
 Both tools prune the same randomly initialised model (``weights=None``) with L1-norm channel
 importance and a uniform per-group ratio found by bisection so that FLOPs <= target; the final
 classifier is kept. gml runs once per ``--round-to`` value (its default is the first listed after
-1), Torch-Pruning (if installed; else its rows are skipped) with ``round_to`` None and 16.
+1), Torch-Pruning (if installed; else its rows are skipped) with ``round_to`` None and 16
+(``--tp-round-to``). ``--latency-batches B ...`` adds gml's ``allocation = "latency"`` (a latency
+table measured at batch B, ``round_to`` 16, cached in ``$GML_PRUNE_LATENCY_CACHE``), one model per B.
 Params and FLOPs come from ``gml_core.api`` (torch's flop counter) for every model.
 
 Latency: for each batch size, ``--rounds`` rounds; in each round every model (original and pruned,
@@ -13,6 +15,7 @@ contributes their median; the figure is the median over rounds. ``torch.inferenc
 loaded shared machine the CPU time is the stable one (single thread: all work runs in it).
 
     OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --threads 1 --out work_dirs/bench_prune_tv.json
+    OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --round-to 16 --latency-batches 1 8 --tp-round-to none
     OMP_NUM_THREADS=1 python benchmarks/prune_torchvision.py --models densenet121 efficientnet_b0 \
         convnext_tiny vit_b_16 --batches 1 --round-to 16 --rounds 3 --repeats 5
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -107,7 +111,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--round-to", type=int, nargs="+", default=[1, 8, 16, 32])
+    parser.add_argument("--latency-batches", type=int, nargs="*", default=[],
+                        help="also gml allocation=\"latency\" with a table measured at each of these batches")
     parser.add_argument("--no-tp", action="store_true", help="skip Torch-Pruning even when installed")
+    parser.add_argument("--tp-round-to", nargs="+", default=["none", "16"], help="Torch-Pruning round_to values")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=10)
@@ -124,6 +131,8 @@ def main() -> None:
         have_tp = False
         print("Torch-Pruning is not installed: its rows are skipped")
     shape = [1, 3, args.size, args.size]
+    tp_rounds = [None if v.lower() == "none" else int(v) for v in args.tp_round_to]
+    load = [os.getloadavg()]
     rows = []
     for name in args.models:
         base = torchvision.models.get_model(name, weights=None, num_classes=1000).eval()
@@ -133,7 +142,12 @@ def main() -> None:
             key = f"gml-prune L1 uniform, round_to {round_to}"
             models[key] = prune(base, shape, args.target, round_to=round_to).eval()
             seconds[key] = time.perf_counter() - start
-        for round_to in ((None, 16) if have_tp else ()):
+        for batch in args.latency_batches:
+            start = time.perf_counter()
+            key = f"gml-prune L1 latency (table b{batch}), round_to 16"
+            models[key] = prune(base, shape, args.target, allocation="latency", latency_batch=batch).eval()
+            seconds[key] = time.perf_counter() - start
+        for round_to in (tp_rounds if have_tp else ()):
             start = time.perf_counter()
             try:
                 theirs, ratio = tp_prune(base, shape, args.target, round_to)
@@ -152,6 +166,7 @@ def main() -> None:
             row = {"model": name, "method": method, "params": count_params(m), "flops": count_flops(m, shape),
                    "prune_s": seconds[method]}
             row["flops_ratio"] = row["flops"] / ref["flops"]
+            row["conv_out"] = [c.out_channels for c in m.modules() if isinstance(c, nn.Conv2d)]
             for b in args.batches:
                 for clock in ("cpu", "wall"):
                     row[f"{clock}_b{b}_ms"] = lat[b][clock][method]
@@ -161,6 +176,7 @@ def main() -> None:
             rows.append(row)
         for method, note in notes.items():
             rows.append({"model": name, "method": method, "note": note})
+        load.append(os.getloadavg())
     lat_cols = " | ".join(f"b{b} CPU ms | b{b} ratio (CPU) | b{b} ratio (wall)" for b in args.batches)
     exp = " torch.export |" if args.export_check else ""
     print(f"| model | method | params (M) | FLOPs (G) | FLOPs ratio | {lat_cols} | prune s |{exp}")
@@ -176,11 +192,12 @@ def main() -> None:
               + (f" {'yes' if r['torch_export'] else 'no'} |" if exp else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), input {args.size}x{args.size}, "
           f"batches {args.batches}, {args.rounds} interleaved rounds x ({args.warmup} warm-up + "
-          f"{args.repeats} timed) forward passes, median of round medians; CPU = thread CPU time")
+          f"{args.repeats} timed) forward passes, median of round medians; CPU = thread CPU time; "
+          f"load average (1, 5, 15 min) at start and after each model: {[tuple(round(v, 2) for v in a) for a in load]}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out, json.dumps({"rows": rows, "threads": torch.get_num_threads(), "shape": shape,
-                                              "batches": args.batches, "rounds": args.rounds,
+                                              "batches": args.batches, "rounds": args.rounds, "load": load,
                                               "repeats": args.repeats}, indent=2))
 
 

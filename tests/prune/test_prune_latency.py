@@ -191,3 +191,23 @@ def test_library_call_rejects_a_bad_latency_batch():
         prune(Chain(), SHAPE, 0.5, allocation="latency", latency_batch=0)
     with pytest.raises(ConfigError, match="not one of: uniform, global, latency"):
         prune(Chain(), SHAPE, 0.5, allocation="fastest")
+
+
+def test_iterative_magnitude_pruning_with_a_measured_table(tmp_path, monkeypatch):
+    from gml_core._internal.algorithms import BuildContext, DataInfo
+    from gml_core._internal.config import structure
+    from gml_prune.algorithms.magnitude import MagnitudePruning
+    from gml_prune.config import MagnitudePruningConfig
+    monkeypatch.setenv(lat.CACHE_ENV, str(tmp_path))
+    torch.manual_seed(0)
+    cfg = structure({"type": "MagnitudePruning", "model": {"type": "gml.SmallCNN", "width": 8}, "target_flops": 0.3,
+                     "steps": 3, "allocation": "latency", "latency_batch": 4}, MagnitudePruningConfig, "algorithm")
+    algo = MagnitudePruning(cfg, BuildContext(DataInfo(10, 1, (8, 8))))
+    previous = {gi: torch.ones(n, dtype=torch.bool) for gi, n in algo.masker.sizes.items()}
+    for k in range(3):
+        counts = algo.prune_step(k)
+        assert algo.flops(counts) <= algo.step_target(k)
+        alive = {gi: algo.masker.mask(gi) > 0 for gi in algo.masker.sizes}
+        assert all(bool((previous[gi] | ~alive[gi]).all()) for gi in alive)   # pruned channels stay pruned
+        previous = alive
+    assert list(tmp_path.glob("*.json"))                                      # the table went to the cache
