@@ -109,7 +109,10 @@ class LatencyTable:
             outs = ins if layer.kind == "dwconv" else _levels(layer.outputs, groups, round_to, min_keep,
                                                               spec["groups"])
             pairs = [(i, i) for i in ins] if layer.kind == "dwconv" else [(i, o) for i in ins for o in outs]
-            ms = self._measure(spec, shapes[layer.module], pairs)
+            try:
+                ms = self._measure(spec, shapes[layer.module], pairs)
+            except (ValueError, RuntimeError):          # a width the layer cannot be built at: estimate it
+                continue
             if layer.kind == "dwconv":
                 ms = {(i, o): ms[(i, i)] for i in ins for o in outs}
             self.tables[layer.module] = LayerTable(ins, outs, ms)
@@ -127,7 +130,8 @@ class LatencyTable:
 
     # -- measuring ---------------------------------------------------------------------
     def _signature(self, spec: dict, shape: tuple[int, ...]) -> dict:
-        return {**{k: v for k, v in spec.items() if k not in ("in", "out")}, "input": list(shape[2:]),
+        size = shape[1:-1] if spec["kind"] == "Linear" else shape[2:]
+        return {**spec, "input": list(size),
                 "batch": self.batch, "threads": torch.get_num_threads(), "timer": _timer_name(),
                 "repeats": self.repeats, "torch": torch.__version__, "machine": platform.machine()}
 
