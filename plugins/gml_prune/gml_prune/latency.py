@@ -18,7 +18,7 @@ FLOPs target, so the result is comparable with the other modes at equal MACs; th
 only decides *where* the FLOPs are cut (layers slow for their FLOPs first).
 
 Tables are cached on disk, one JSON file per layer signature (kind, kernel, stride, padding,
-dilation, groups, bias, input size, batch, threads, timer, torch version, CPU architecture),
+dilation, groups, bias, input size, batch, threads, timer, repeats, torch version, CPU architecture),
 in ``$GML_PRUNE_LATENCY_CACHE`` (default ``$XDG_CACHE_HOME/gml/prune-latency``, i.e.
 ``~/.cache/gml/prune-latency``), written atomically.
 """
