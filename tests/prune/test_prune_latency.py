@@ -211,3 +211,14 @@ def test_iterative_magnitude_pruning_with_a_measured_table(tmp_path, monkeypatch
         assert all(bool((previous[gi] | ~alive[gi]).all()) for gi in alive)   # pruned channels stay pruned
         previous = alive
     assert list(tmp_path.glob("*.json"))                                      # the table went to the cache
+
+
+def test_measuring_leaves_the_random_stream_alone(tmp_path):
+    model = Chain()
+    graph = analyze(model, SHAPE)
+    torch.manual_seed(3)
+    lat.LatencyTable(model, graph, repeats=1, warmup=0, cache=tmp_path)      # measures (cache empty)
+    after_measuring = torch.rand(3)
+    torch.manual_seed(3)
+    lat.LatencyTable(model, graph, repeats=1, warmup=0, cache=tmp_path)      # reads the cache
+    assert torch.equal(torch.rand(3), after_measuring)

@@ -110,7 +110,8 @@ class LatencyTable:
                                                               spec["groups"])
             pairs = [(i, i) for i in ins] if layer.kind == "dwconv" else [(i, o) for i in ins for o in outs]
             try:
-                ms = self._measure(spec, shapes[layer.module], pairs)
+                with torch.random.fork_rng(devices=[]):   # the caller's random stream: same, cached or not
+                    ms = self._measure(spec, shapes[layer.module], pairs)
             except (ValueError, RuntimeError):          # a width the layer cannot be built at: estimate it
                 continue
             if layer.kind == "dwconv":
