@@ -222,3 +222,11 @@ def test_measuring_leaves_the_random_stream_alone(tmp_path):
     torch.manual_seed(3)
     lat.LatencyTable(model, graph, repeats=1, warmup=0, cache=tmp_path)      # reads the cache
     assert torch.equal(torch.rand(3), after_measuring)
+
+
+def test_the_shape_pass_restores_every_module_mode(tmp_path):
+    model = Chain().train()
+    graph = analyze(model, SHAPE)
+    model.conv_b.eval()                                                      # a frozen part inside a training model
+    lat.LatencyTable(model, graph, repeats=1, warmup=0, cache=tmp_path)
+    assert model.training and model.conv_a.training and not model.conv_b.training

@@ -193,13 +193,14 @@ def _input_shapes(model: nn.Module, graph: ChannelGraph) -> dict[str, tuple[int,
             if args and isinstance(args[0], torch.Tensor):
                 shapes.setdefault(name, tuple(args[0].shape))
         handles.append(model.get_submodule(name).register_forward_pre_hook(hook))
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}
     try:
         param = next(model.parameters(), None)
         with torch.no_grad():                       # eval: batch 1 through BatchNorm, running stats untouched
             model.eval()(torch.zeros(*graph.input_shape, device=param.device if param is not None else "cpu"))
     finally:
-        model.train(was_training)
+        for m, mode in modes.items():
+            m.training = mode
         for h in handles:
             h.remove()
     return shapes
