@@ -77,6 +77,10 @@ latency_batches = [1, 64]
 model = {{ type = "gml.SmallCNN", width = {width}, init_from = "{init}" }}
 """
 
+#: the same, channels allocated by a measured latency table (batch 1) instead of uniformly
+L1_LATENCY = L1.replace('allocation = "uniform"', 'allocation = "latency"\nlatency_batch = 1')
+TEMPLATES = {"DMCP": DMCP, "L1": L1, "L1-latency": L1_LATENCY}
+
 FINETUNE = DATA + """
 [algorithm]
 type = "Supervised"
@@ -144,6 +148,7 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--targets", type=float, nargs="+", default=[0.3, 0.5, 0.7])
+    p.add_argument("--methods", nargs="+", default=["DMCP", "L1"], choices=list(TEMPLATES))
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--train-limit", type=int, default=10000)
     p.add_argument("--val-limit", type=int, default=2000)
@@ -156,7 +161,7 @@ def main() -> None:
                    help="re-measure latency ratios of the exported models of a previous run (--out JSON)")
     args = p.parse_args()
     root = Path(args.work_dir).resolve()
-    names = [f"{m}_{int(t * 100)}" for t in args.targets for m in ("dmcp", "l1")]
+    names = [f"{m.lower()}_{int(t * 100)}" for t in args.targets for m in args.methods]
     if args.latency_only:
         data = json.loads(Path(args.out).read_text())
         lat = measure_latencies(root, names, args.width)
@@ -174,7 +179,8 @@ def main() -> None:
     rows = [{"method": "unpruned", "target": 1.0, "flops": base["flops"], "params": base["params"],
              "top1_pruned": base["metrics"]["accuracy/top1"], "top1_finetuned": base["metrics"]["accuracy/top1"]}]
     for target in args.targets:
-        for method, template in (("DMCP", DMCP), ("L1", L1)):
+        for method in args.methods:
+            template = TEMPLATES[method]
             name = f"{method.lower()}_{int(target * 100)}"
             pruned = gml_run(root / f"{name}.toml", template.format(
                 epochs=args.prune_epochs, lr=0.02, work_dir=root / name, init=init, target=target,
