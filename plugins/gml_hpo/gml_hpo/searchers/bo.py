@@ -1,9 +1,10 @@
 """BOSearcher: Gaussian-process Bayesian optimisation with MAP hyper-parameters and log EI.
 
-The first ``n_initial_points`` trials are random. After that each
-suggestion fits the GP of :mod:`.gp` (Matern 5/2 ARD on the encoded space, priors on
-length scales, signal and noise, MAP by L-BFGS-B warm-started from the previous fit) to
-the finished trials (failed ones count as the worst value), then maximises log EI:
+The first ``n_initial_points`` trials are random (default max(5, 2 * number of args)). After
+that each suggestion warps the scores of the finished trials (failed ones count as the worst
+value) with ``output_warping`` (:mod:`.warping`), fits the GP of :mod:`.gp` (Matern 5/2 ARD on
+the encoded space, ``length_scale_prior`` on the length scales, Gamma priors on signal and
+noise, MAP by L-BFGS-B warm-started from the previous fit) to them, then maximises log EI:
 ``n_candidates`` random points and Gaussian perturbations of the five best observations (three
 scales) are scored, and L-BFGS-B (analytic gradients) runs from the best random one, the best
 perturbed one and a roulette draw (probability proportional to EI) among the rest
@@ -40,7 +41,7 @@ class BOOptions:
     pending: Literal["believer", "fantasies", "liar_best", "liar_mean", "liar_worst"] = "believer"
     n_fantasies: int = 16  # posterior samples at the running points (pending: fantasies)
     length_scale_prior: Literal["optuna", "hvarfner"] = "optuna"  # see gp.LS_PRIORS
-    output_warping: Literal["none", "yeo-johnson", "copula"] = "yeo-johnson"  # see warping.py
+    output_warping: Literal["none", "yeo-johnson"] = "yeo-johnson"  # see warping.py
 
     def __attrs_post_init__(self):
         from gml_core.api import ConfigError

@@ -97,7 +97,7 @@ class GP:
     # regret at 50 trials -4.0 with 1e-6, -5.4 with 1e-8; docs/benchmarks/hpo.md)
     NOISE_BOUNDS = (math.log(1e-8), math.log(1.0))
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, ls_prior: str = "hvarfner"):
+    def __init__(self, X: np.ndarray, y: np.ndarray, ls_prior: str = "optuna"):
         if ls_prior not in LS_PRIORS:
             raise ValueError(f"ls_prior: expected one of {', '.join(LS_PRIORS)}, got {ls_prior!r}")
         self.ls_prior = ls_prior

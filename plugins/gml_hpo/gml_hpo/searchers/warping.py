@@ -1,22 +1,19 @@
-"""Output warpings for BOSearcher: strictly increasing maps of the observed scores, fitted to
-the scores before each GP fit, so that skewed objectives (a few very bad trials, values
-spanning decades) look closer to the Gaussian the stationary GP assumes.
+"""Output warping for BOSearcher: a strictly increasing map of the observed scores, fitted to
+them before each GP fit, so that skewed objectives (a few very bad trials, values spanning
+decades) look closer to the Gaussian the stationary GP assumes.
 
-- ``yeo-johnson``: the scores are standardised, then Yeo-Johnson's power transform with the
-  exponent that maximises the Gaussian likelihood (scipy's ``yeojohnson_normmax``); strictly
-  increasing and invertible in closed form on its image.
-- ``copula``: the Gaussian copula of Salinas et al. (2020): a score of rank r among n becomes
-  the normal quantile of (r + 1/2) / n (ties share their mean rank); increasing, and invertible
-  between the observed scores (piecewise linear).
-
-Being increasing, both keep the best trial the best, so EI's incumbent is unchanged.
+``yeo-johnson``: the scores are standardised, then Yeo-Johnson's power transform with the
+exponent that maximises the Gaussian likelihood (scipy's ``yeojohnson_normmax``); strictly
+increasing, so the best trial stays the best (EI's incumbent is unchanged), and invertible in
+closed form on its image. (A Gaussian-copula warping, normal quantiles of the ranks, was
+measured and dropped: near random search on Branin and Hartmann3, docs/benchmarks/hpo.md.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-WARPINGS = ("none", "yeo-johnson", "copula")
+WARPINGS = ("none", "yeo-johnson")
 
 
 def yeo_johnson(x: np.ndarray, lam: float) -> np.ndarray:
@@ -59,28 +56,16 @@ class OutputWarp:
                 self.lam = float(np.clip(yeojohnson_normmax(z), -3.0, 5.0))
             except (ValueError, FloatingPointError, OverflowError):
                 self.lam = 1.0
-        if self.kind == "copula":
-            from scipy.special import ndtri
-            from scipy.stats import rankdata
-
-            self.knots_y = np.unique(y)
-            ranks = rankdata(y)  # 1..n, ties averaged
-            w = ndtri((ranks - 0.5) / len(y))
-            self.knots_w = np.array([w[y == v][0] for v in self.knots_y])
         return self
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=float)
         if self.kind == "yeo-johnson":
             return yeo_johnson((y - self.mean) / self.std, self.lam)
-        if self.kind == "copula":
-            return np.interp(y, self.knots_y, self.knots_w)
         return y
 
     def inverse(self, w: np.ndarray) -> np.ndarray:
         w = np.asarray(w, dtype=float)
         if self.kind == "yeo-johnson":
             return yeo_johnson_inverse(w, self.lam) * self.std + self.mean
-        if self.kind == "copula":
-            return np.interp(w, self.knots_w, self.knots_y)
         return w
