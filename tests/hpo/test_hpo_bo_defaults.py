@@ -59,6 +59,17 @@ def test_yeo_johnson_matches_scipy_and_inverts():
     np.testing.assert_allclose(yeo_johnson(np.array([1.0, -1.0]), 0.0), [math.log(2), -(2 ** 2 - 1) / 2])
 
 
+def test_yeo_johnson_on_extreme_scores_stays_finite_and_ordered():
+    import warnings
+
+    for y in (np.array([-1e150, 0.0, 1.0, 2.0]), np.array([1e100, 0.0, 1.0, 2.0, -5.0]), np.full(4, 3.0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            w = OutputWarp("yeo-johnson").fit(y)
+            f = w.forward(y)
+        assert np.all(np.isfinite(f)) and np.all(np.diff(f[np.argsort(y)]) >= 0)
+
+
 def test_no_warping_is_the_identity():
     y = np.array([3.0, -1.0, 10.0, 3.0, 0.5])
     w = OutputWarp("none").fit(y)

@@ -1,6 +1,6 @@
 """Output warping for BOSearcher: a strictly increasing map of the observed scores, fitted to
-them before each GP fit, so that skewed objectives (a few very bad trials, values spanning
-decades) look closer to the Gaussian the stationary GP assumes.
+them before each GP fit, so that skewed objectives (values spanning decades) look closer to
+the Gaussian the stationary GP assumes.
 
 ``yeo-johnson``: the scores are standardised, then Yeo-Johnson's power transform with the
 exponent that maximises the Gaussian likelihood (scipy's ``yeojohnson_normmax``); strictly
@@ -10,6 +10,8 @@ measured and dropped: near random search on Branin and Hartmann3, docs/benchmark
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -52,10 +54,14 @@ class OutputWarp:
             from scipy.stats import yeojohnson_normmax
 
             z = (y - self.mean) / self.std
-            try:
-                self.lam = float(np.clip(yeojohnson_normmax(z), -3.0, 5.0))
-            except (ValueError, FloatingPointError, OverflowError):
-                self.lam = 1.0
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")  # overflow while searching the exponent on extreme data
+                try:
+                    lam = float(np.clip(yeojohnson_normmax(z), -3.0, 5.0))
+                except (ValueError, FloatingPointError, OverflowError):
+                    lam = 1.0
+                if np.isfinite(lam) and np.all(np.isfinite(yeo_johnson(z, lam))):
+                    self.lam = lam  # else stay at the identity
         return self
 
     def forward(self, y: np.ndarray) -> np.ndarray:
