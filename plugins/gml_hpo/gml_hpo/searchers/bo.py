@@ -34,7 +34,8 @@ from .warping import WARPINGS, OutputWarp
 
 @attrs.frozen(kw_only=True)
 class BOOptions:
-    # None: max(5, 2 * number of args) random points, then the GP
+    # None: max(5, 2 * number of args) random points, then the GP (random, not Sobol: on Hartmann6
+    # a scrambled Sobol design ended in the local minimum far more often, 10 seeds)
     n_initial_points: Optional[int] = None
     n_candidates: int = 2048
     n_restarts: int = 10
