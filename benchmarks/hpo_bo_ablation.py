@@ -1,17 +1,20 @@
-"""BOSearcher ablation: length-scale prior x noise floor, mean log10 regret at 25 and 50 trials.
+"""BOSearcher ablation: BOOptions variants, mean log10 regret at 25 and 50 trials.
 
-Each variant patches the GP of gml_hpo.searchers.gp (its length-scale prior and the lower
-bound of the noise variance) and runs the sequential loop of hpo_searchers.py on the same
-seeds; Optuna's GPSampler figures for the same seeds are read from a hpo_searchers.py JSON.
+Each variant is a set of BOOptions (``name:key=value,key=value``; values are parsed as
+Python literals where possible, ``None`` included) run in the sequential loop of
+hpo_searchers.py on the same seeds, with a fresh searcher per run; with ``--procs`` > 1 every
+run also gets a fresh worker process. Optuna's GPSampler figures for the same seeds are read
+from a hpo_searchers.py JSON (``--reference``).
 
-    python benchmarks/hpo_bo_ablation.py --seeds 10 --procs 2 \
-        --variants gamma-1e-6 optuna-1e-6 hvarfner-1e-6 gamma-1e-8 optuna-1e-8 hvarfner-1e-8 \
-        --reference docs/benchmarks/hpo_searchers.json
+    python benchmarks/hpo_bo_ablation.py --seeds 10 \\
+        --variants "old:length_scale_prior=hvarfner,output_warping=none,n_initial_points=10" \\
+                   "new:" --reference docs/benchmarks/hpo_searchers.json --out ablation.json
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import multiprocessing as mp
@@ -21,61 +24,71 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
 from hpo_searchers import FUNCTIONS, log_regret, run_gml  # noqa: E402
 
 
-def _gamma(gp, theta):  # Gamma(3, 6) on l (BoTorch's former default; gml's previous one)
-    return 2.0 * theta - 6.0 * np.exp(theta), 2.0 - 6.0 * np.exp(theta)
-
-
-def _optuna(gp, theta):  # Optuna's default_log_prior: -(0.1 / lam + 0.1 lam), lam = 1 / l^2
-    a, b = np.exp(2 * theta), np.exp(-2 * theta)
-    return -0.1 * (a + b), -0.2 * (a - b)
-
-
-PRIORS = {"gamma": _gamma, "optuna": _optuna, "hvarfner": None}  # None: the searcher's own
+def parse_variant(text: str) -> tuple[str, dict]:
+    name, _, spec = text.partition(":")
+    options = {}
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return name, options
 
 
 def _job(arg):
-    variant, fname, seed, budget = arg
-    from gml_hpo.searchers.gp import GP
-
-    prior, floor = variant.split("-", 1)
-    if PRIORS[prior] is not None:
-        GP.ls_log_prior = PRIORS[prior]
-    GP.NOISE_BOUNDS = (math.log(float(floor)), GP.NOISE_BOUNDS[1])
+    name, options, fname, seed, budget = arg
     fn, bounds, _ = FUNCTIONS[fname]
-    return variant, fname, seed, run_gml("gml-bo", fn, bounds, budget, seed)[0]
+    return name, fname, seed, run_gml("gml-bo", fn, bounds, budget, seed, bo_options=options)[0]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--variants", nargs="+", required=True, help="PRIOR-FLOOR, e.g. hvarfner-1e-8")
+    ap.add_argument("--variants", nargs="+", required=True, help="NAME:key=value,... (BOOptions)")
     ap.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--budget", type=int, default=50)
-    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--reference", default=None, help="hpo_searchers.py JSON with optuna-gp curves")
+    ap.add_argument("--out", default=None, help="Write the curves (JSON).")
     args = ap.parse_args()
-    for v in args.variants:
-        if v.split("-", 1)[0] not in PRIORS:
-            ap.error(f"--variants: unknown prior in {v!r}, accepted: {', '.join(PRIORS)}")
-    jobs = [(v, f, s, args.budget) for f in args.functions for s in range(args.seeds) for v in args.variants]
+    variants = [parse_variant(v) for v in args.variants]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(n, o, f, s, args.budget) for f in args.functions for n, o in variants for s in seeds]
     curves = {}
-    with mp.get_context("fork").Pool(args.procs) as pool:  # fork: each worker patches its own GP
-        for v, f, s, values in pool.imap_unordered(_job, jobs):
-            curves[(v, f, s)] = values
-    ref = json.loads(Path(args.reference).read_text())["runs"] if args.reference else {}
+    if args.procs > 1:
+        with mp.get_context("spawn").Pool(args.procs, maxtasksperchild=1) as pool:
+            for n, f, s, values in pool.imap_unordered(_job, jobs):
+                curves[(n, f, s)] = values
+    else:
+        for job in jobs:
+            n, f, s, values = _job(job)
+            curves[(n, f, s)] = values
+    ref_data = json.loads(Path(args.reference).read_text()) if args.reference else {"runs": {}}
+    ref, first = ref_data["runs"], args.first_seed - ref_data.get("first_seed", 0)  # index of our first seed
+    out = {}
     for f in args.functions:
         minimum = FUNCTIONS[f][2]
-        rows = [(v, [curves[(v, f, s)] for s in range(args.seeds)]) for v in args.variants]
+        rows = [(n, [curves[(n, f, s)] for s in seeds]) for n, _ in variants]
         if f"{f}/optuna-gp" in ref:
-            rows.append(("optuna-gp", ref[f"{f}/optuna-gp"]["curves"][:args.seeds]))
+            ref_curves = ref[f"{f}/optuna-gp"]["curves"][first:first + args.seeds]
+            if first < 0 or len(ref_curves) < args.seeds:
+                raise SystemExit(f"--reference: its optuna-gp curves do not cover seeds {seeds.start}-{seeds.stop - 1}")
+            rows.append(("optuna-gp", ref_curves))
         for name, cs in rows:
-            r = {n: statistics.mean(log_regret(c, n, minimum) for c in cs) for n in (25, 50) if n <= args.budget}
-            print(f"{f:12s} {name:15s} " + "  ".join(f"@{n}: {x:+.2f}" for n, x in r.items()), flush=True)
+            out[f"{f}/{name}"] = cs
+            r = {n: [log_regret(c, n, minimum) for c in cs] for n in (25, 50) if n <= args.budget}
+            print(f"{f:12s} {name:15s} " + "  ".join(
+                f"@{n}: {statistics.mean(x):+.2f}±{statistics.stdev(x) / math.sqrt(len(x)) if len(x) > 1 else 0:.2f}"
+                for n, x in r.items()), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"variants": dict(variants), "seeds": list(seeds), "curves": out}))
 
 
 if __name__ == "__main__":

@@ -60,8 +60,10 @@ GML = ("gml-bo", "gml-tpe", "gml-random")
 OPTUNA = ("optuna-gp", "optuna-tpe")
 
 
-def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pending: str | None = None):
-    """Ask/tell with ``parallel`` trials in flight, completions in simulated time order."""
+def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pending: str | None = None,
+            bo_options: dict | None = None):
+    """Ask/tell with ``parallel`` trials in flight, completions in simulated time order; a new
+    searcher for every run (nothing carries over between seeds)."""
     from gml_hpo.searchers.bo import BOOptions, BOSearcher
     from gml_hpo.searchers.random_search import RandomSearcher
     from gml_hpo.searchers.tpe import TPESearcher
@@ -69,7 +71,9 @@ def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pe
 
     space = SearchSpace([Dim(f"x{i}", "Real", lo, hi) for i, (lo, hi) in enumerate(bounds)])
     cls = {"gml-bo": BOSearcher, "gml-tpe": TPESearcher, "gml-random": RandomSearcher}[kind]
-    options = BOOptions(pending=pending) if kind == "gml-bo" and pending else None
+    options = None
+    if kind == "gml-bo":
+        options = BOOptions(**{**(bo_options or {}), **({"pending": pending} if pending else {})})
     searcher = cls(space, options, optimize_mode="minimize", seed=seed)
     clock, durations = 0.0, random.Random(1000 + seed)
     running: list[tuple[float, int, dict]] = []
@@ -118,6 +122,7 @@ def log_regret(values, n: int, minimum: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--budget", type=int, default=50)
     ap.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
     ap.add_argument("--methods", nargs="+", default=list(GML + OPTUNA), choices=list(GML + OPTUNA))
@@ -129,7 +134,14 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="Write raw results (JSON).")
     ap.add_argument("--plot", default=None, help="Write a figure (PNG).")
     ap.add_argument("--merge", action="store_true", help="Keep the other runs already in --out.")
+    ap.add_argument("--summarise", nargs="+", default=None, metavar="JSON",
+                    help="Only print regret @25/@50 ± SE over the seeds of these result files together "
+                         "(runs of disjoint seed ranges, given in the same seed order for every method), and the "
+                         "paired difference gml-bo minus optuna-gp.")
     args = ap.parse_args()
+    if args.summarise:
+        summarise(args.summarise)
+        return
     try:
         import optuna
         optuna_version = optuna.__version__
@@ -137,8 +149,8 @@ def main() -> None:
         optuna_version = None
         print("optuna is not installed: Optuna columns skipped", flush=True)
     checkpoints = [n for n in (10, 25, 50, 100) if n <= args.budget]
-    results = {"budget": args.budget, "seeds": args.seeds, "checkpoints": checkpoints, "optuna": optuna_version,
-               "runs": {}}
+    results = {"budget": args.budget, "seeds": args.seeds, "first_seed": args.first_seed, "checkpoints": checkpoints,
+               "optuna": optuna_version, "runs": {}}
     if args.merge and args.out and Path(args.out).exists():
         results["runs"] = json.loads(Path(args.out).read_text())["runs"]
     for fname in args.functions:
@@ -155,7 +167,7 @@ def main() -> None:
         for method, parallel in configs:
             runner = run_optuna if method in OPTUNA else run_gml
             curves, times = [], []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 values, t = (runner(method, fn, bounds, args.budget, seed, parallel, args.pending)
                              if runner is run_gml else runner(method, fn, bounds, args.budget, seed, parallel))
                 curves.append(values)
@@ -173,6 +185,28 @@ def main() -> None:
                 Path(args.out).write_text(json.dumps(results, indent=1))
     if args.plot:
         plot(results, args.functions, path=args.plot)
+
+
+def summarise(paths: list[str]) -> None:
+    runs: dict[str, list] = {}
+    for path in paths:
+        for key, run in json.loads(Path(path).read_text())["runs"].items():
+            runs.setdefault(key, []).extend(run["curves"])
+    for key, curves in runs.items():
+        fname, name = key.split("/")
+        minimum = FUNCTIONS[fname][2]
+        cells = []
+        for n in (25, 50):
+            r = [log_regret(v, n, minimum) for v in curves]
+            cells.append(f"@{n}: {statistics.mean(r):+.2f}±{statistics.stdev(r) / math.sqrt(len(r)):.2f}")
+        print(f"{fname:12s} {name:12s} {len(curves):3d} seeds  " + "  ".join(cells))
+        other = runs.get(f"{fname}/optuna-gp")
+        if name == "gml-bo" and other is not None and len(other) == len(curves):
+            cells = []
+            for n in (25, 50):
+                dif = [log_regret(a, n, minimum) - log_regret(b, n, minimum) for a, b in zip(curves, other)]
+                cells.append(f"@{n}: {statistics.mean(dif):+.2f}±{statistics.stdev(dif) / math.sqrt(len(dif)):.2f}")
+            print(f"{fname:12s} {'bo - optuna':12s} {'paired':>9s}  " + "  ".join(cells))
 
 
 def plot(results: dict, functions: list[str], path: str) -> None:

@@ -1,9 +1,10 @@
 """BOSearcher: Gaussian-process Bayesian optimisation with MAP hyper-parameters and log EI.
 
-The first ``n_initial_points`` trials are random. After that each
-suggestion fits the GP of :mod:`.gp` (Matern 5/2 ARD on the encoded space, priors on
-length scales, signal and noise, MAP by L-BFGS-B warm-started from the previous fit) to
-the finished trials (failed ones count as the worst value), then maximises log EI:
+The first ``n_initial_points`` trials are random (default max(5, 2 * number of args)). After
+that each suggestion warps the scores of the finished trials (failed ones count as the worst
+value) with ``output_warping`` (:mod:`.warping`), fits the GP of :mod:`.gp` (Matern 5/2 ARD on
+the encoded space, ``length_scale_prior`` on the length scales, Gamma priors on signal and
+noise, MAP by L-BFGS-B warm-started from the previous fit) to them, then maximises log EI:
 ``n_candidates`` random points and Gaussian perturbations of the five best observations (three
 scales) are scored, and L-BFGS-B (analytic gradients) runs from the best random one, the best
 perturbed one and a roulette draw (probability proportional to EI) among the rest
@@ -19,7 +20,7 @@ the model is refitted).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
 import attrs
 import numpy as np
@@ -27,28 +28,38 @@ import numpy as np
 from ..space import params_key
 from .base import Params, Searcher
 from .encoding import Encoding
-from .gp import GP
+from .gp import GP, LS_PRIORS
+from .warping import WARPINGS, OutputWarp
 
 
 @attrs.frozen(kw_only=True)
 class BOOptions:
-    # random points first (measured: on Hartmann6 a scrambled Sobol design of the same size
-    # ended in the local minimum far more often, -0.9 vs -2.25 mean log10 regret, 10 seeds)
-    n_initial_points: int = 10
+    # None: max(5, 2 * number of args) random points, then the GP (random, not Sobol: on Hartmann6
+    # a scrambled Sobol design ended in the local minimum far more often, 10 seeds)
+    n_initial_points: Optional[int] = None
     n_candidates: int = 2048
     n_restarts: int = 10
     pending: Literal["believer", "fantasies", "liar_best", "liar_mean", "liar_worst"] = "believer"
     n_fantasies: int = 16  # posterior samples at the running points (pending: fantasies)
-    output_warping: bool = False  # Yeo-Johnson transform of the scores before the GP fit
+    length_scale_prior: Literal["optuna", "hvarfner"] = "optuna"  # see gp.LS_PRIORS
+    output_warping: Literal["none", "yeo-johnson"] = "yeo-johnson"  # see warping.py
 
     def __attrs_post_init__(self):
         from gml_core.api import ConfigError
         problems = []
-        if self.n_initial_points < 1:
-            problems.append(("searcher.n_initial_points", f"must be >= 1, got {self.n_initial_points}"))
+        if self.n_initial_points is not None and (not isinstance(self.n_initial_points, int)
+                                                  or self.n_initial_points < 1):
+            problems.append(("searcher.n_initial_points",
+                             f"must be an integer >= 1 or null (max(5, 2 * args)), got {self.n_initial_points!r}"))
         for name in ("n_candidates", "n_restarts", "n_fantasies"):
             if getattr(self, name) < 1:
                 problems.append((f"searcher.{name}", f"must be >= 1, got {getattr(self, name)}"))
+        if self.length_scale_prior not in LS_PRIORS:
+            problems.append(("searcher.length_scale_prior",
+                             f"expected one of {', '.join(LS_PRIORS)}, got {self.length_scale_prior!r}"))
+        if self.output_warping not in WARPINGS:
+            problems.append(("searcher.output_warping",
+                             f"expected one of {', '.join(WARPINGS)}, got {self.output_warping!r}"))
         if problems:
             raise ConfigError(problems)
 
@@ -65,7 +76,8 @@ class BOSearcher(Searcher):
 
     @property
     def n_initial(self) -> int:
-        return self.options.n_initial_points
+        n = self.options.n_initial_points
+        return n if n is not None else max(5, 2 * len(self.space.dims))
 
     def _np_rng(self, salt: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.seed if self.seed is not None else 0, len(self.issued), salt])
@@ -75,16 +87,11 @@ class BOSearcher(Searcher):
         worst = min(ok) if ok else 0.0
         rows = [(p, self.score(r) if r is not None else worst) for p, r in self.history]
         y = np.array([v for _, v in rows])
-        if self.options.output_warping and len(y) > 2 and np.ptp(y) > 0:
-            from scipy.stats import yeojohnson
-
-            # monotone, so the best point stays the best; skewed scores (a few very good or very
-            # bad trials) become closer to Gaussian, which the stationary GP models much better
-            y = yeojohnson((y - y.mean()) / y.std())[0]
+        y = OutputWarp(self.options.output_warping).fit(y).forward(y)
         return self.enc.encode_all([p for p, _ in rows]), y
 
     def _model(self, X: np.ndarray, y: np.ndarray, running: list[Params]) -> GP:
-        gp = GP(X, y)
+        gp = GP(X, y, self.options.length_scale_prior)
         starts = [self._theta] if self._theta is not None and len(self._theta) == len(gp.theta) else []
         gp.fit(starts)
         self._theta = gp.theta
@@ -97,7 +104,7 @@ class BOSearcher(Searcher):
         if mode == "fantasies":
             return gp.fantasize(Xp, self.options.n_fantasies, self._np_rng(2))
         lie = {"liar_best": y.max(), "liar_mean": y.mean(), "liar_worst": y.min()}[mode]
-        gp2 = GP(np.vstack([X, Xp]), np.concatenate([y, np.full(len(Xp), lie)]))
+        gp2 = GP(np.vstack([X, Xp]), np.concatenate([y, np.full(len(Xp), lie)]), gp.ls_prior)
         return gp2.fit([gp.theta])
 
     def _maximise(self, gp: GP, best: float, X: np.ndarray, y: np.ndarray) -> np.ndarray:

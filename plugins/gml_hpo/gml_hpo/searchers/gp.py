@@ -7,10 +7,10 @@ do it but pulls torch + gpytorch into every suggestion (hundreds of ms). Here on
 one acquisition optimisation take tens of ms for 50 observations.
 
 Model: y (standardised) ~ GP(0, s * matern52(r)) + noise, r^2 = sum_i (x_i - x'_i)^2 / l_i^2.
-Hyper-parameters theta = log(l_1..l_d, s, noise) get priors (the dimension-scaled log-normal
-of Hvarfner et al., "Vanilla Bayesian Optimization Performs Great in High Dimensions", ICML
-2024, on the length scales, as in BoTorch; Gamma densities on s and noise as in Optuna's
-GPSampler; all written in log space) and are fitted by L-BFGS-B on the log posterior with
+Hyper-parameters theta = log(l_1..l_d, s, noise) get priors (on the length scales Optuna's
+GPSampler prior or the dimension-scaled log-normal of Hvarfner et al., "Vanilla Bayesian
+Optimization Performs Great in High Dimensions", ICML 2024, as in BoTorch; Gamma densities on
+s and noise as in Optuna's GPSampler; all written in log space) and are fitted by L-BFGS-B on the log posterior with
 analytic gradients. The noise floor is low (1e-8 of the standardised variance) because
 objectives are mostly deterministic and their range can be wide.
 
@@ -65,11 +65,28 @@ def _gamma_logpdf(theta: np.ndarray, a: float, b: float) -> tuple[np.ndarray, np
     return (a - 1.0) * theta - b * p, (a - 1.0) - b * p
 
 
+def hvarfner_log_prior(theta_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dimension-scaled log-normal of Hvarfner et al. (2024), LogNormal(sqrt(2) + log(d) / 2,
+    variance 3) on each l, written as a density of l (no Jacobian, like the Gamma priors): in
+    theta = log l it is -(theta - mu)^2 / 6 - theta (+ const). Allows long length scales."""
+    mu = math.sqrt(2.0) + 0.5 * math.log(len(theta_l))
+    return -(theta_l - mu) ** 2 / 6.0 - theta_l, -(theta_l - mu) / 3.0 - 1.0
+
+
+def optuna_log_prior(theta_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The length-scale prior of Optuna's GPSampler, -(0.1 / lam + 0.1 lam) with lam = 1 / l^2
+    (unnormalised, no Jacobian), i.e. -0.1 (l^2 + 1 / l^2): mode at l = 1, whatever the dimension."""
+    a, b = np.exp(2.0 * theta_l), np.exp(-2.0 * theta_l)
+    return -0.1 * (a + b), -0.2 * (a - b)
+
+
+LS_PRIORS = {"optuna": optuna_log_prior, "hvarfner": hvarfner_log_prior}
+
+
 class GP:
     """Exact GP regression on inputs in [0, 1]^d; ``fit`` then ``posterior``/``log_ei``."""
 
     # priors: (a, rate) of Gamma densities; bounds of log hyper-parameters
-    LS_PRIOR_VAR = 3.0
     SCALE_PRIOR = (2.0, 0.5)
     NOISE_PRIOR = (1.1, 30.0)
     LS_BOUNDS = (math.log(0.01), math.log(20.0))
@@ -80,7 +97,10 @@ class GP:
     # regret at 50 trials -4.0 with 1e-6, -5.4 with 1e-8; docs/benchmarks/hpo.md)
     NOISE_BOUNDS = (math.log(1e-8), math.log(1.0))
 
-    def __init__(self, X: np.ndarray, y: np.ndarray):
+    def __init__(self, X: np.ndarray, y: np.ndarray, ls_prior: str = "optuna"):
+        if ls_prior not in LS_PRIORS:
+            raise ValueError(f"ls_prior: expected one of {', '.join(LS_PRIORS)}, got {ls_prior!r}")
+        self.ls_prior = ls_prior
         self.X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         self.y_mean = float(y.mean())
@@ -91,12 +111,8 @@ class GP:
 
     # -- hyper-parameters ------------------------------------------------------------
     def ls_log_prior(self, theta_l: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Log prior of the length scales (theta = log l) and its gradient: the dimension-scaled
-        log-normal of Hvarfner et al. (2024), LogNormal(sqrt(2) + log(d) / 2, 3) on l, written as
-        a density of l (no Jacobian, like the Gamma priors). It allows long length scales
-        (irrelevant dimensions) far more than Gamma(3, 6) did."""
-        mu = math.sqrt(2.0) + 0.5 * math.log(len(theta_l))
-        return -(theta_l - mu) ** 2 / (2 * self.LS_PRIOR_VAR) - theta_l, -(theta_l - mu) / self.LS_PRIOR_VAR - 1.0
+        """Log prior of the length scales (theta = log l, per dimension) and its gradient."""
+        return LS_PRIORS[self.ls_prior](theta_l)
 
     def neg_log_posterior(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """-(log marginal likelihood + log prior) and its gradient."""
@@ -154,7 +170,7 @@ class GP:
         """A copy with extra (fantasy) observations ``yp`` (standardised scale), same hyper-parameters."""
         g = GP.__new__(GP)
         g.X, g.y = np.vstack([self.X, Xp]), np.concatenate([self.y, yp])
-        g.y_mean, g.y_std = self.y_mean, self.y_std
+        g.y_mean, g.y_std, g.ls_prior = self.y_mean, self.y_std, self.ls_prior
         return g.set_theta(self.theta)
 
     def fantasize(self, Xp: np.ndarray, n: int, rng: np.random.Generator) -> "GP":
