@@ -93,6 +93,15 @@ def test_bo_option_errors_are_one_line_and_name_the_key():
     assert structure({"n_initial_points": None}, BOOptions, path="searcher").n_initial_points is None
 
 
+def test_output_warping_still_loads_its_former_boolean_values():
+    from gml_core.api import ConfigError, structure
+
+    assert structure({"output_warping": True}, BOOptions, path="searcher").output_warping == "yeo-johnson"
+    assert structure({"output_warping": False}, BOOptions, path="searcher").output_warping == "none"
+    with pytest.raises(ConfigError, match="searcher.output_warping: expected one of none, yeo-johnson, got 3"):
+        structure({"output_warping": 3}, BOOptions, path="searcher")
+
+
 def _first_model_fit(space, options):
     s = BOSearcher(space, options, optimize_mode="minimize", seed=0)
     fits = []

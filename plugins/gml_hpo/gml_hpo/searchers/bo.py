@@ -20,7 +20,7 @@ the model is refitted).
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 import attrs
 import numpy as np
@@ -30,6 +30,11 @@ from .base import Params, Searcher
 from .encoding import Encoding
 from .gp import GP, LS_PRIORS
 from .warping import WARPINGS, OutputWarp
+
+
+def _legacy_warping(value: object) -> object:
+    """``output_warping`` was a boolean before it named the warping: map the old values."""
+    return ("yeo-johnson" if value else "none") if isinstance(value, bool) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -42,7 +47,9 @@ class BOOptions:
     pending: Literal["believer", "fantasies", "liar_best", "liar_mean", "liar_worst"] = "believer"
     n_fantasies: int = 16  # posterior samples at the running points (pending: fantasies)
     length_scale_prior: Literal["optuna", "hvarfner"] = "optuna"  # see gp.LS_PRIORS
-    output_warping: Literal["none", "yeo-johnson"] = "yeo-johnson"  # see warping.py
+    # see warping.py; true / false (this key's former type) still load, as "yeo-johnson" / "none"
+    output_warping: Union[Literal["none", "yeo-johnson"], bool] = attrs.field(default="yeo-johnson",
+                                                                              converter=_legacy_warping)
 
     def __attrs_post_init__(self):
         from gml_core.api import ConfigError
