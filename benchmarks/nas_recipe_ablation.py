@@ -37,6 +37,10 @@ VARIANTS = {  # each variant is explicit about every knob it compares (the shipp
                                                              'algorithm.model.head.distiller_mode="none"'],
     "no decay on BN/bias + distil after 60% warm-up": [SOFT, "algorithm.norm_bias_decay=false",
                                                        "algorithm.distill_warmup=0.6"],
+    # twice the random subnets per step (max, 4 random, min): the middle of the space gets twice the
+    # updates, at 1.5x the compute of a step
+    "labels only + sandwich6": ["algorithm.norm_bias_decay=false", 'algorithm.model.head.distiller_mode="none"',
+                                'algorithm.strategy="sandwich6"'],
 }
 
 

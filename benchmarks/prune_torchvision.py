@@ -5,7 +5,8 @@ importance and a uniform per-group ratio found by bisection so that FLOPs <= tar
 classifier is kept. gml runs once per ``--round-to`` value (its default is the first listed after
 1), Torch-Pruning (if installed; else its rows are skipped) with ``round_to`` None and 16
 (``--tp-round-to``). ``--latency-batches B ...`` adds gml's ``allocation = "latency"`` (a latency
-table measured at batch B, ``round_to`` 16, cached in ``$GML_PRUNE_LATENCY_CACHE``), one model per B.
+table measured at batch B, ``round_to`` 16, cached in ``$GML_PRUNE_LATENCY_CACHE``), one model per B;
+``B1+B2`` uses the tables of both batches, each relative to its whole model, summed.
 Params and FLOPs come from ``gml_core.api`` (torch's flop counter) for every model.
 
 Latency: for each batch size, ``--rounds`` rounds; in each round every model (original and pruned,
@@ -111,8 +112,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--round-to", type=int, nargs="+", default=[1, 8, 16, 32])
-    parser.add_argument("--latency-batches", type=int, nargs="*", default=[],
-                        help="also gml allocation=\"latency\" with a table measured at each of these batches")
+    parser.add_argument("--latency-batches", nargs="*", default=[],
+                        help="also gml allocation=\"latency\" with a table measured at each of these batches "
+                             "(\"1+8\": both tables, mixed)")
     parser.add_argument("--no-tp", action="store_true", help="skip Torch-Pruning even when installed")
     parser.add_argument("--tp-round-to", nargs="+", default=["none", "16"], help="Torch-Pruning round_to values")
     parser.add_argument("--threads", type=int, default=1)
@@ -145,7 +147,9 @@ def main() -> None:
         for batch in args.latency_batches:
             start = time.perf_counter()
             key = f"gml-prune L1 latency (table b{batch}), round_to 16"
-            models[key] = prune(base, shape, args.target, allocation="latency", latency_batch=batch).eval()
+            batches = [int(b) for b in str(batch).split("+")]
+            models[key] = prune(base, shape, args.target, allocation="latency",
+                                latency_batch=batches[0] if len(batches) == 1 else batches).eval()
             seconds[key] = time.perf_counter() - start
         for round_to in (tp_rounds if have_tp else ()):
             start = time.perf_counter()

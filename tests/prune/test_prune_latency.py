@@ -169,7 +169,10 @@ model = {{ type = "gml.SmallCNN", width = 4 }}
 
 @pytest.mark.parametrize("extra, message", [
     ("keep_ratio = 0.5", "algorithm.allocation: \"latency\" needs target_flops"),
-    ("target_flops = 0.5\nlatency_batch = 0", "algorithm.latency_batch: must be at least 1, got 0"),
+    ("target_flops = 0.5\nlatency_batch = 0",
+     "algorithm.latency_batch: must be a positive integer or a non-empty list of them, got 0"),
+    ("target_flops = 0.5\nlatency_batch = [1, 0]",
+     "algorithm.latency_batch: must be a positive integer or a non-empty list of them, got [1, 0]"),
 ])
 def test_bad_latency_configs_are_one_line_errors(tmp_path, extra, message):
     path = tmp_path / "c.toml"
@@ -186,8 +189,31 @@ def test_a_valid_latency_config_structures(tmp_path):
     assert (cfg.allocation, cfg.latency_batch) == ("latency", 8)
 
 
+def test_batch_mix_sums_each_batch_relative_to_its_whole_model():
+    model, graph, flops, a, b = chain_setup()
+    small, large = synthetic(SLOW), synthetic({"conv_a": 1.0, "conv_b": 50.0, "fc": 2.0})
+    mix = lat.BatchMix([small, large], graph)
+    full = {la.module: lat.widths(la, {}) for la in graph.layers}
+    total_small = sum(small(la, *full[la.module]) for la in graph.layers)      # 10*3*32 + 32*32 + 32*10
+    total_large = sum(large(la, *full[la.module]) for la in graph.layers)
+    assert total_small == pytest.approx(960 + 1024 + 320)
+    layer = next(la for la in graph.layers if la.module == "conv_b")
+    assert mix(layer, 16, 24) == pytest.approx(16 * 24 / total_small + 50 * 16 * 24 / total_large)
+    assert sum(mix(la, *full[la.module]) for la in graph.layers) == pytest.approx(2.0)   # each batch weighs 1
+
+
+def test_a_list_of_batches_measures_one_table_per_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("GML_PRUNE_LATENCY_CACHE", str(tmp_path))
+    model, graph, flops, a, b = chain_setup()
+    mixed = lat.measured_latency(model, graph, [1, 2], 8, 0.05)
+    assert isinstance(mixed, lat.BatchMix) and [t.batch for t, _ in mixed.parts] == [1, 2]
+    assert isinstance(lat.measured_latency(model, graph, [2], 8, 0.05), lat.LatencyTable)
+    pruned = prune(Chain(), SHAPE, 0.6, allocation="latency", latency_batch=[1, 2])
+    assert FlopsModel(analyze(pruned, SHAPE), pruned).full <= 0.6 * flops.full
+
+
 def test_library_call_rejects_a_bad_latency_batch():
-    with pytest.raises(ConfigError, match="latency_batch: must be a positive integer, got 0"):
+    with pytest.raises(ConfigError, match="latency_batch: must be a positive integer or a non-empty list"):
         prune(Chain(), SHAPE, 0.5, allocation="latency", latency_batch=0)
     with pytest.raises(ConfigError, match="not one of: uniform, global, latency"):
         prune(Chain(), SHAPE, 0.5, allocation="fastest")

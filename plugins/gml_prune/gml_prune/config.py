@@ -125,7 +125,7 @@ class MagnitudePruningConfig(AlgorithmConfig):
     target_flops: Any = None
     keep_ratio: Optional[float] = None
     allocation: Literal["uniform", "global", "latency"] = "uniform"
-    latency_batch: int = 1
+    latency_batch: Any = 1                  # a batch size or a list of them (checked below)
     steps: int = 1
     step_interval: int = 1
     min_keep: float = 0.1
@@ -144,8 +144,8 @@ class MagnitudePruningConfig(AlgorithmConfig):
         if self.allocation == "latency" and self.target_flops is None:
             _fail("algorithm.allocation", "\"latency\" needs target_flops (it cuts FLOPs where they cost the most "
                                           "time); with keep_ratio use \"uniform\" or \"global\"")
-        if self.latency_batch < 1:
-            _fail("algorithm.latency_batch", f"must be at least 1, got {self.latency_batch}")
+        from .latency import check_batches
+        check_batches(self.latency_batch, "algorithm.latency_batch")
         if self.keep_ratio is not None and not 0 < self.keep_ratio <= 1:
             _fail("algorithm.keep_ratio", f"must be in (0, 1], got {self.keep_ratio}")
         if self.steps < 1:

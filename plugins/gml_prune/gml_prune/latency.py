@@ -34,10 +34,12 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+
+from gml_core.api import ConfigError
 
 from .flops import layer_flops
 from .graph import ChannelGraph, Layer
@@ -161,6 +163,34 @@ class LatencyTable:
             module(x)
             runs.append(clock() - start)
         return 1000 * statistics.median(runs)
+
+
+class BatchMix:
+    """Latency at several batch sizes at once: each batch's table divided by its whole model's latency,
+    summed (every batch weighs alike whatever its absolute time), so one allocation serves them all."""
+
+    def __init__(self, tables: Sequence[LayerLatency], graph: ChannelGraph):
+        totals = [sum(t(la, *widths(la, {})) for la in graph.layers) for t in tables]
+        self.parts = [(t, 1.0 / total) for t, total in zip(tables, totals) if total > 0]
+
+    def __call__(self, layer: Layer, cin: float, cout: float) -> float:
+        return sum(scale * table(layer, cin, cout) for table, scale in self.parts)
+
+
+def measured_latency(model: nn.Module, graph: ChannelGraph, batches: int | Sequence[int], round_to: int,
+                     min_keep: float) -> LayerLatency:
+    """The table at one batch size, or a :class:`BatchMix` of the tables at several."""
+    if isinstance(batches, int):
+        return LatencyTable(model, graph, batches, round_to, min_keep)
+    tables = [LatencyTable(model, graph, b, round_to, min_keep) for b in batches]
+    return tables[0] if len(tables) == 1 else BatchMix(tables, graph)
+
+
+def check_batches(value: Any, key: str) -> None:
+    """``latency_batch``: a positive integer or a non-empty list of them."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in items):
+        raise ConfigError([(key, f"must be a positive integer or a non-empty list of them, got {value!r}")])
 
 
 def _timer_name() -> str:

@@ -30,19 +30,20 @@ def fixed_summary(graph: ChannelGraph, limit: int = 3) -> str:
 
 def prune(model: nn.Module, input_shape: Sequence[int], target_flops: Any = 0.5, criterion: str = "l1",
           allocation: str = "uniform", round_to: int = DEFAULT_ROUND_TO, min_keep: float = 0.05,
-          exclude: Sequence[str] = (), latency_batch: int = 1,
+          exclude: Sequence[str] = (), latency_batch: int | Sequence[int] = 1,
           latency: Callable[..., float] | None = None) -> nn.Module:
     """A smaller copy of ``model`` with at most ``target_flops`` (fraction, ``"50%"`` or ``"300M"``).
 
     ``round_to``: every group keeps a multiple of this many channels (attention heads: any
     count); the default is the CPU-friendly multiple measured in ``docs/benchmarks.md``.
     ``allocation = "latency"``: a latency table measured at batch ``latency_batch`` (cached, see
-    ``latency.py``) decides where the FLOPs are cut; ``latency(layer, cin, cout)`` in ms replaces it.
+    ``latency.py``; a list of batch sizes: their tables, each relative to its whole model, summed)
+    decides where the FLOPs are cut; ``latency(layer, cin, cout)`` in ms replaces it.
     """
     if allocation not in ("uniform", "global", "latency"):
         raise ConfigError([("allocation", f"'{allocation}' is not one of: uniform, global, latency")])
-    if isinstance(latency_batch, bool) or not isinstance(latency_batch, int) or latency_batch < 1:
-        raise ConfigError([("latency_batch", f"must be a positive integer, got {latency_batch!r}")])
+    from .latency import check_batches
+    check_batches(latency_batch, "latency_batch")
     if criterion not in ("l1", "l2", "bn_scale"):
         raise ConfigError([("criterion", f"'{criterion}' is not one of: l1, l2, bn_scale")])
     if int(round_to) < 1:
@@ -58,8 +59,8 @@ def prune(model: nn.Module, input_shape: Sequence[int], target_flops: Any = 0.5,
     if allocation == "uniform":
         masks = top_masks(scores, search_uniform(graph, cost, target, min_keep, round_to), blocks=graph.blocks())
     elif allocation == "latency":
-        from .latency import LatencyTable, search_latency
-        table = latency or LatencyTable(model, graph, latency_batch, round_to, min_keep)
+        from .latency import measured_latency, search_latency
+        table = latency or measured_latency(model, graph, latency_batch, round_to, min_keep)
         counts = search_latency(graph, scores, cost, target, min_keep, table, round_to)
         masks = top_masks(scores, counts, blocks=graph.blocks())
     else:

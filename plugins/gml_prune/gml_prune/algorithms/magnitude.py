@@ -85,9 +85,9 @@ class MagnitudePruning(PruningAlgorithm):
                 masks = search_global(self.graph, scores, lambda c: sum(c.values()), budget * total, cfg.min_keep,
                                       alive, cfg.round_to)
         elif cfg.allocation == "latency":
-            from ..latency import LatencyTable, search_latency
+            from ..latency import measured_latency, search_latency
             if self._latency is None:
-                self._latency = LatencyTable(self.model, self.graph, cfg.latency_batch, cfg.round_to, cfg.min_keep)
+                self._latency = measured_latency(self.model, self.graph, cfg.latency_batch, cfg.round_to, cfg.min_keep)
             counts = search_latency(self.graph, scores, lambda c: float(self.flops(c)), budget, cfg.min_keep,
                                     self._latency, cfg.round_to, alive)
             masks = top_masks(scores, counts, alive, self.graph.blocks())
