@@ -81,3 +81,16 @@ class WithDynamic(nn.Module):
         x = self.body(torch.relu(self.bn(self.stem(x))))
         x = torch.relu(self.bn2(self.mid(x)))
         return self.fc(x.mean((2, 3)))
+
+
+def assert_steps_nest(algo, steps: int) -> None:
+    """Run ``steps`` iterative pruning steps: each meets its FLOPs target, and pruned channels stay pruned."""
+    import torch
+
+    previous = {gi: torch.ones(n, dtype=torch.bool) for gi, n in algo.masker.sizes.items()}
+    for k in range(steps):
+        counts = algo.prune_step(k)
+        assert algo.flops(counts) <= algo.step_target(k)
+        alive = {gi: algo.masker.mask(gi) > 0 for gi in algo.masker.sizes}
+        assert all(bool((previous[gi] | ~alive[gi]).all()) for gi in alive)
+        previous = alive
