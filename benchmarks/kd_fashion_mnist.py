@@ -68,6 +68,9 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
             # the same at tau = 2 (on 50,000 unlabelled images the teacher's softened outputs carry more)
             "kd_unlabelled_xl_tau2": ("kd", _UNL + ["data.train_limit=0", "train.epochs=8", "train.val_interval=8",
                                                     f"{_HEADS}[0].head.loss.tau=2.0"]),
+            # the same with function matching (Beyer et al. 2022): teacher and student see one mixup batch
+            "kd_unlabelled_xl_tau2_mixup": ("kd", _UNL + ["data.train_limit=0", "train.epochs=8", "train.val_interval=8",
+                                                          f"{_HEADS}[0].head.loss.tau=2.0", "algorithm.mixup_alpha=0.2"]),
             # twice as long again: 16 passes (7,504 steps) against 96 epochs (7,584 steps)
             "kd_unlabelled_xxl_tau2": ("kd", _UNL + ["data.train_limit=0", "train.epochs=16", "train.val_interval=16",
                                                      f"{_HEADS}[0].head.loss.tau=2.0"]),
@@ -80,7 +83,7 @@ VARIANTS = {"kd_tau4": ("kd", [f"{_HEADS}[0].head.loss.tau=4.0"]),
 #: rows compared with a student-alone row other than ``alone`` (same step count and schedule)
 BASELINE = {"kd_unlabelled": "alone_iter", "kd_unlabelled_labelled_norm": "alone_iter",
             "kd_unlabelled_long": "alone_long", "kd_unlabelled_long_labelled_norm": "alone_long",
-            "kd_unlabelled_xl": "alone_xl", "kd_unlabelled_xl_tau2": "alone_xl",
+            "kd_unlabelled_xl": "alone_xl", "kd_unlabelled_xl_tau2": "alone_xl", "kd_unlabelled_xl_tau2_mixup": "alone_xl",
             "kd_unlabelled_xxl_tau2": "alone_xxl"}
 LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, then KD)", "at": "AT + KD",
           "ab": "AB (init stage at lr 0.001, then KD)", "ft": "FT + KD", "meal": "MEAL v2 (2 teachers)",
@@ -93,6 +96,7 @@ LABELS = {"alone": "student alone", "kd": "KD", "fitnet": "FitNet (hint stage, t
           "kd_unlabelled_long_labelled_norm": "the same, label term / labelled images",
           "kd_unlabelled_xl": "KD + 50,000 images without labels (60,000 images, 8 passes, 3,752 steps)",
           "kd_unlabelled_xl_tau2": "the same at tau = 2",
+          "kd_unlabelled_xl_tau2_mixup": "the same at tau = 2 with mixup (alpha 0.2, function matching)",
           "alone_xl": "student alone, 48 epochs (3,792 steps)",
           "kd_unlabelled_xxl_tau2": "KD, tau = 2, + 50,000 images without labels (60,000 images, 16 passes, 7,504 steps)",
           "alone_xxl": "student alone, 96 epochs (7,584 steps)",
