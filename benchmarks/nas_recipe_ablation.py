@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--variants", default="", help="comma-separated indices into the variant list (default all)")
     parser.add_argument("--no-scratch", action="store_true")
     parser.add_argument("--scratch-only", action="store_true", help="only the from-scratch rows (the same 5 subnets)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every variant, e.g. data.dataset.train_limit=0 (the full training set)")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
@@ -82,19 +84,19 @@ def main() -> None:
     for seed in [int(v) for v in args.seeds.split(",")]:
         last = None
         if args.scratch_only:
-            cfg, bundle = R.load(config, VARIANTS[chosen[-1]])
+            cfg, bundle = R.load(config, VARIANTS[chosen[-1]] + args.set)
             algo = R.build_algorithm(cfg, bundle, seed)
             last = {"cfg": cfg, "bundle": bundle, "algo": algo, "span": R.spanning_subnets(algo, bundle.info.input_shape)}
         for name in [] if args.scratch_only else chosen:
             t0 = time.time()
-            last = measure(config, VARIANTS[name], args.epochs, seed, args.random_subnets)
-            write(out, {"variant": name, "overrides": VARIANTS[name], "epochs": args.epochs, "seed": seed,
+            last = measure(config, VARIANTS[name] + args.set, args.epochs, seed, args.random_subnets)
+            write(out, {"variant": name, "overrides": VARIANTS[name] + args.set, "epochs": args.epochs, "seed": seed,
                         "config": shown, "train_s": last["train_s"], "rows": last["rows"],
                         "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)})
         if last is not None and not args.no_scratch:
             scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
                                                                         args.epochs, seed)} for n, s in last["span"]]
-            write(out, {"variant": "scratch", "epochs": args.epochs, "seed": seed, "config": shown, "rows": scratch})
+            write(out, {"variant": "scratch", "overrides": args.set, "epochs": args.epochs, "seed": seed, "config": shown, "rows": scratch})
 
 
 def write(out: Path, line: dict) -> None:
