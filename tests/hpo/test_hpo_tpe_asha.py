@@ -59,15 +59,71 @@ def test_tpe_split_and_densities_match_a_hand_computed_parzen_estimator():
         np.testing.assert_allclose(hist_, marg / (n + 1), atol=0.12)
 
 
+def test_neighbour_bandwidths_match_a_hand_computation():
+    from gml_hpo.searchers.tpe import _neighbour_gaps
+
+    # column 0 sorted 0.1 0.4 0.5 0.9: gaps 0.3 0.1 0.4; each point takes its larger gap, one-sided at the ends
+    # column 1 (another order) 0.7 0.2 0.25 0.0: sorted 0.0 0.2 0.25 0.7, gaps 0.2 0.05 0.45
+    mu = np.array([[0.4, 0.7], [0.1, 0.2], [0.9, 0.25], [0.5, 0.0]])
+    np.testing.assert_allclose(_neighbour_gaps(mu), [[0.3, 0.45], [0.3, 0.2], [0.4, 0.45], [0.4, 0.2]])
+    space = SearchSpace([Dim("x", "Real", 0.0, 1.0), Dim("y", "Real", 0.0, 1.0)])
+    s = TPESearcher(space, optimize_mode="minimize", seed=0)
+    o = s.options
+    assert o.bandwidth_rule == "neighbours"
+    parzen = Parzen(s.enc, mu, o, 2)
+    # every bandwidth here is above the floor 1 / (n + 1) = 0.2
+    sig = np.array([[0.3, 0.45], [0.3, 0.2], [0.4, 0.45], [0.4, 0.2]])
+    pts = np.array([[0.45, 0.3], [0.05, 0.95]])
+    expect = []
+    for p in pts:
+        dens = truncnorm.pdf(p, -0.5, 0.5, loc=0.5, scale=1.0).prod()  # the prior component
+        for c, sg in zip(mu, sig):
+            dens += truncnorm.pdf(p, -c / sg, (1 - c) / sg, loc=c, scale=sg).prod()
+        expect.append(math.log(dens / 5))
+    np.testing.assert_allclose(parzen.log_pdf(pts), expect, rtol=1e-10)
+    # a tight pair is floored at 1 / (n + 1)
+    tight = Parzen(s.enc, np.array([[0.5, 0.5], [0.51, 0.52]]), o, 2)
+    np.testing.assert_allclose(tight.sigma[1:], 1 / 3)
+
+
+def test_univariate_marginals_match_a_hand_computation():
+    space = mixed_space()
+    o = TPEOptions(multivariate=False, categorical_eps=0.3)
+    s = TPESearcher(space, o, optimize_mode="minimize", seed=0)
+    centres = np.array([[0.2, 1, 0, 0], [0.7, 0, 0, 1], [0.6, 0, 0, 1]], dtype=float)
+    parzen = Parzen(s.enc, centres, o, 2)
+    x = np.array([[0.65, 0, 0, 1], [0.1, 0, 1, 0]], dtype=float)
+    got = parzen.log_marginals(x)
+    # sorted 0.2 0.6 0.7, gaps 0.4 0.1: 0.2 -> 0.4 (an end), 0.6 -> max(0.4, 0.1), 0.7 -> 0.1 lifted to 1 / (n + 1)
+    sig = [0.4, 0.25, 0.4]
+    for row, xi in zip(got, x):
+        real = truncnorm.pdf(xi[0], -0.5, 0.5, loc=0.5, scale=1.0) + sum(
+            truncnorm.pdf(xi[0], -c[0] / sg, (1 - c[0]) / sg, loc=c[0], scale=sg) for c, sg in zip(centres, sig))
+        cat = int(np.argmax(xi[1:]))
+        choice = 1 / 3 + sum(0.7 if int(np.argmax(c[1:])) == cat else 0.15 for c in centres)
+        np.testing.assert_allclose(row, [math.log(real / 4), math.log(choice / 4)], rtol=1e-10)
+    # the univariate searcher runs and stays in the space
+    s = TPESearcher(space, TPEOptions(multivariate=False, n_initial_points=3, initial_design="random"), seed=0)
+    for _ in range(12):
+        p = s.suggest([])
+        assert space.contains(p)
+        s.observe(p, -abs(math.log10(p["lr"]) + 2) - (p["opt"] != "b"))
+
+
 def test_tpe_proposes_the_best_ratio_among_its_candidates():
     space = SearchSpace([Dim("x", "Real", 0.0, 1.0)])
-    s = TPESearcher(space, TPEOptions(n_initial_points=4, n_candidates=32), optimize_mode="minimize", seed=1)
-    for v in (0.1, 0.3, 0.6, 0.9, 0.2, 0.8):
+    s = TPESearcher(space, TPEOptions(n_initial_points=4), optimize_mode="minimize", seed=1)
+    xs = (0.1, 0.3, 0.6, 0.9, 0.2, 0.8, 0.27, 0.15, 0.4, 0.5, 0.05, 0.7)
+    for v in xs:
         s.observe({"x": v}, (v - 0.25) ** 2)
-    s.issued.update(str(i) for i in range(6))
+    n_issued = len(s.issued)
     p = s.suggest([])
     good, bad = s.split([])
     lg, lb = Parzen(s.enc, good, s.options, 1), Parzen(s.enc, bad, s.options, 1)
+    # the same candidate draw: the proposal is the one with the largest log l - log g
+    cands = lg.sample(np.random.default_rng([1, n_issued]), s.options.n_candidates)
+    ratio = lg.log_pdf(cands) - lb.log_pdf(cands)
+    assert p["x"] == pytest.approx(cands[np.argmax(ratio), 0])
     grid = np.linspace(0, 1, 201)[:, None]
     best_x = grid[np.argmax(lg.log_pdf(grid) - lb.log_pdf(grid)), 0]
     assert abs(p["x"] - best_x) < 0.15 and abs(p["x"] - 0.25) < 0.2, (p, best_x)
@@ -106,6 +162,12 @@ def test_tpe_options_errors_name_the_key():
 
     with pytest.raises(ConfigError, match="searcher.gamma"):
         TPEOptions(gamma=1.5)
+    from gml_hpo.taskfile import _structure
+
+    problems = []
+    assert _structure({"bandwidth_rule": "silverman", "initial_design": "lhs"}, TPEOptions, "searcher", problems) is None
+    assert ("searcher.bandwidth_rule", "expected one of 'neighbours', 'scott', 'fixed', got 'silverman'") in problems
+    assert ("searcher.initial_design", "expected one of 'sobol', 'random', got 'lhs'") in problems
 
 
 # -- ASHA / Hyperband -----------------------------------------------------------------
