@@ -61,20 +61,22 @@ OPTUNA = ("optuna-gp", "optuna-tpe")
 
 
 def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pending: str | None = None,
-            bo_options: dict | None = None):
+            options: dict | None = None):
     """Ask/tell with ``parallel`` trials in flight, completions in simulated time order; a new
     searcher for every run (nothing carries over between seeds)."""
     from gml_hpo.searchers.bo import BOOptions, BOSearcher
     from gml_hpo.searchers.random_search import RandomSearcher
-    from gml_hpo.searchers.tpe import TPESearcher
+    from gml_hpo.searchers.tpe import TPEOptions, TPESearcher
     from gml_hpo.space import Dim, SearchSpace
 
     space = SearchSpace([Dim(f"x{i}", "Real", lo, hi) for i, (lo, hi) in enumerate(bounds)])
     cls = {"gml-bo": BOSearcher, "gml-tpe": TPESearcher, "gml-random": RandomSearcher}[kind]
-    options = None
+    opts = None  # ``options``: fields of the searcher's options class (an ablation's variant)
     if kind == "gml-bo":
-        options = BOOptions(**{**(bo_options or {}), **({"pending": pending} if pending else {})})
-    searcher = cls(space, options, optimize_mode="minimize", seed=seed)
+        opts = BOOptions(**{**(options or {}), **({"pending": pending} if pending else {})})
+    elif kind == "gml-tpe" and options:
+        opts = TPEOptions(**options)
+    searcher = cls(space, opts, optimize_mode="minimize", seed=seed)
     clock, durations = 0.0, random.Random(1000 + seed)
     running: list[tuple[float, int, dict]] = []
     values, times, asked = [], [], 0
@@ -166,21 +168,23 @@ def main() -> None:
                 configs += [(method, p) for p in args.parallel]
         for method, parallel in configs:
             runner = run_optuna if method in OPTUNA else run_gml
-            curves, times = [], []
+            curves, times, late = [], [], []  # late: the last 10 suggestions of each run (the most observations)
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 values, t = (runner(method, fn, bounds, args.budget, seed, parallel, args.pending)
                              if runner is run_gml else runner(method, fn, bounds, args.budget, seed, parallel))
                 curves.append(values)
                 times.extend(t)
+                late.extend(t[-10:])
             name = method if parallel == 1 else f"{method}-p{parallel}"
             regrets = {n: statistics.mean(log_regret(v, n, minimum) for v in curves) for n in checkpoints}
             sem = {n: statistics.stdev([log_regret(v, n, minimum) for v in curves]) / math.sqrt(len(curves))
                    if len(curves) > 1 else 0.0 for n in checkpoints}
-            ms = 1000 * statistics.median(times)
+            ms, ms_late = 1000 * statistics.median(times), 1000 * statistics.median(late)
             results["runs"][f"{fname}/{name}"] = {"log10_regret": regrets, "sem": sem, "suggest_ms_median": ms,
+                                                 "suggest_ms_median_last10": ms_late,
                                                  "suggest_ms_mean": 1000 * statistics.mean(times), "curves": curves}
             print(f"{fname:12s} {name:15s} " + "  ".join(f"@{n}: {regrets[n]:+.2f}±{sem[n]:.2f}" for n in checkpoints)
-                  + f"  suggest median {ms:7.1f} ms", flush=True)
+                  + f"  suggest median {ms:7.1f} ms (last 10: {ms_late:.1f})", flush=True)
             if args.out:  # after every configuration: a long run keeps what it measured
                 Path(args.out).write_text(json.dumps(results, indent=1))
     if args.plot:
