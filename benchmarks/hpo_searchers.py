@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--summarise", nargs="+", default=None, metavar="JSON",
                     help="Only print regret @25/@50 ± SE over the seeds of these result files together "
                          "(runs of disjoint seed ranges, given in the same seed order for every method), and the "
-                         "paired difference gml-bo minus optuna-gp.")
+                         "paired differences gml-bo minus optuna-gp and N slots minus 1 slot.")
     args = ap.parse_args()
     if args.summarise:
         summarise(args.summarise)
@@ -204,13 +204,18 @@ def summarise(paths: list[str]) -> None:
             r = [log_regret(v, n, minimum) for v in curves]
             cells.append(f"@{n}: {statistics.mean(r):+.2f}±{statistics.stdev(r) / math.sqrt(len(r)):.2f}")
         print(f"{fname:12s} {name:12s} {len(curves):3d} seeds  " + "  ".join(cells))
-        other = runs.get(f"{fname}/optuna-gp")
-        if name == "gml-bo" and other is not None and len(other) == len(curves):
+        base, _, slots = name.partition("-p")
+        pairs = [("bo - optuna", runs.get(f"{fname}/optuna-gp"))] if name == "gml-bo" else []
+        if slots:  # N slots against 1 slot, same seeds
+            pairs.append((f"p{slots} - 1 slot", runs.get(f"{fname}/{base}")))
+        for label, other in pairs:
+            if other is None or len(other) != len(curves):
+                continue
             cells = []
             for n in (25, 50):
                 dif = [log_regret(a, n, minimum) - log_regret(b, n, minimum) for a, b in zip(curves, other)]
                 cells.append(f"@{n}: {statistics.mean(dif):+.2f}±{statistics.stdev(dif) / math.sqrt(len(dif)):.2f}")
-            print(f"{fname:12s} {'bo - optuna':12s} {'paired':>9s}  " + "  ".join(cells))
+            print(f"{fname:12s} {label:12s} {'paired':>9s}  " + "  ".join(cells))
 
 
 def plot(results: dict, functions: list[str], path: str) -> None:
