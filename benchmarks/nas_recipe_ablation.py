@@ -8,7 +8,8 @@ optimiser groups, per-epoch cosine lr, ``--epochs``). Then:
   300 draws, max; the same 5 for every variant) are measured inside the supernet on the test
   split after BN re-calibration on 8 training batches, no fine-tuning;
 * Spearman rank correlation between those accuracies and FLOPs over 20 random subnets;
-* once, the same 5 architectures trained from scratch with the same data, optimiser and epochs.
+* once, the same 5 architectures trained from scratch with the same data, optimiser and epochs;
+* with ``--calib-sweep 32,84``, the 5 subnets also after re-calibration on more batches.
 
 Every variant is written to ``--out`` (JSON lines) as soon as it is done; ``--seeds 0,1`` repeats
 all of it per training seed.
@@ -44,7 +45,8 @@ VARIANTS = {  # each variant is explicit about every knob it compares (the shipp
 }
 
 
-def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random: int) -> dict:
+def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random: int,
+            calib_sweep: list[int] = ()) -> dict:
     cfg, bundle = R.load(config, overrides)
     algo, seconds = R.train_supernet(cfg, bundle, epochs, seed)
     shape = bundle.info.input_shape
@@ -52,6 +54,10 @@ def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random
     span = R.spanning_subnets(algo, shape)
     rows = [{"subnet": name, "mflops": R.subnet_flops(algo, s, shape) / 1e6,
              "supernet_top1": R.supernet_accuracy(algo, s, calib, bundle.val)} for name, s in span]
+    for n in calib_sweep:  # the same subnets re-calibrated on n batches instead of 8
+        more = R.calib_batches(bundle.train, cfg.train.batch_size, n)
+        for row, (_, s) in zip(rows, span):
+            row[f"supernet_top1_calib{n}"] = R.supernet_accuracy(algo, s, more, bundle.val)
     from gml_nas.mutator import StatelessMutator
 
     mut = StatelessMutator(1234).prepare(algo.model.space)
@@ -73,6 +79,8 @@ def main() -> None:
     parser.add_argument("--scratch-only", action="store_true", help="only the from-scratch rows (the same 5 subnets)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every variant, e.g. data.dataset.train_limit=0 (the full training set)")
+    parser.add_argument("--calib-sweep", default="", metavar="N,N",
+                        help="also measure the 5 subnets after BN re-calibration on N training batches (e.g. 32,84)")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
@@ -89,7 +97,8 @@ def main() -> None:
             last = {"cfg": cfg, "bundle": bundle, "algo": algo, "span": R.spanning_subnets(algo, bundle.info.input_shape)}
         for name in [] if args.scratch_only else chosen:
             t0 = time.time()
-            last = measure(config, VARIANTS[name] + args.set, args.epochs, seed, args.random_subnets)
+            last = measure(config, VARIANTS[name] + args.set, args.epochs, seed, args.random_subnets,
+                           [int(n) for n in args.calib_sweep.split(",") if n])
             write(out, {"variant": name, "overrides": VARIANTS[name] + args.set, "epochs": args.epochs, "seed": seed,
                         "config": shown, "train_s": last["train_s"], "rows": last["rows"],
                         "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)})
