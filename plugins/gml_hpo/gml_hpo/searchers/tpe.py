@@ -32,7 +32,7 @@ from typing import Literal
 
 import attrs
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import logsumexp, ndtr, ndtri
 
 from ..space import params_key
 from .base import Params, Searcher
@@ -116,7 +116,7 @@ class Parzen:
             comp += self._log_kernel(X).sum(-1)
         for (s, _), p in zip(self.cat, self.cat_probs):
             comp += np.log(X[:, s] @ p.T)
-        return _logsumexp(comp)
+        return logsumexp(comp, axis=1)
 
     def log_marginals(self, X: np.ndarray) -> np.ndarray:
         """(m, number of args) log densities of each arg's marginal (the univariate TPE)."""
@@ -125,11 +125,11 @@ class Parzen:
         i_ord, i_cat = 0, 0
         for d in self.enc.space.dims:
             if d.ordered:
-                cols.append(_logsumexp(self.log_w[None] + k[:, :, i_ord]))
+                cols.append(logsumexp(self.log_w[None] + k[:, :, i_ord], axis=1))
                 i_ord += 1
             else:
                 (s, _), p = self.cat[i_cat], self.cat_probs[i_cat]
-                cols.append(_logsumexp(self.log_w[None] + np.log(X[:, s] @ p.T)))
+                cols.append(logsumexp(self.log_w[None] + np.log(X[:, s] @ p.T), axis=1))
                 i_cat += 1
         return np.stack(cols, 1)
 
@@ -151,11 +151,6 @@ class Parzen:
             idx = np.minimum((rng.random((m, 1)) > cum).sum(1), k - 1)
             X[:, s] = np.eye(k)[idx]
         return X
-
-
-def _logsumexp(a: np.ndarray) -> np.ndarray:
-    top = a.max(1, keepdims=True)
-    return (top + np.log(np.exp(a - top).sum(1, keepdims=True)))[:, 0]
 
 
 def _neighbour_gaps(mu: np.ndarray) -> np.ndarray:
