@@ -9,7 +9,9 @@ optimiser groups, per-epoch cosine lr, ``--epochs``). Then:
   split after BN re-calibration on 8 training batches, no fine-tuning;
 * Spearman rank correlation between those accuracies and FLOPs over 20 random subnets;
 * once, the same 5 architectures trained from scratch with the same data, optimiser and epochs;
-* with ``--calib-sweep 32,84``, the 5 subnets also after re-calibration on more batches.
+* with ``--calib-sweep 32,84``, the 5 subnets also after re-calibration on more batches;
+* with ``--probe``, one dimension at a time: the max subnet with that key at its min value and the
+  min subnet with it at its max value (how far the shared weights carry away from the sandwich ends).
 
 Every variant is written to ``--out`` (JSON lines) as soon as it is done; ``--seeds 0,1`` repeats
 all of it per training seed.
@@ -45,8 +47,21 @@ VARIANTS = {  # each variant is explicit about every knob it compares (the shipp
 }
 
 
+def probe(algo, calib: list, test_set) -> list[dict]:
+    """Top-1 of the max subnet with one key at its min value, and of the min subnet with it at its max."""
+    space = algo.model.space
+    top, bottom = space.max(), space.min()
+    rows = []
+    for key in space.keys():
+        if top[key] == bottom[key]:
+            continue
+        rows.append({"key": key, "max_with_min_value": R.supernet_accuracy(algo, {**top, key: bottom[key]}, calib, test_set),
+                     "min_with_max_value": R.supernet_accuracy(algo, {**bottom, key: top[key]}, calib, test_set)})
+    return rows
+
+
 def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random: int,
-            calib_sweep: list[int] = ()) -> dict:
+            calib_sweep: list[int] = (), with_probe: bool = False) -> dict:
     cfg, bundle = R.load(config, overrides)
     algo, seconds = R.train_supernet(cfg, bundle, epochs, seed)
     shape = bundle.info.input_shape
@@ -65,7 +80,9 @@ def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random
     accs = [R.supernet_accuracy(algo, s, calib, bundle.val) for s in randoms]
     flops = [R.subnet_flops(algo, s, shape) for s in randoms]
     return {"train_s": round(seconds, 1), "rows": rows, "spearman_acc_flops": R.spearman(accs, flops),
-            "span": span, "cfg": cfg, "bundle": bundle, "algo": algo}
+            "random": [{"mflops": f / 1e6, "supernet_top1": a, **{k: v for k, v in s.items() if "resolution" in k}}
+                       for f, a, s in zip(flops, accs, randoms)],
+            "probe": probe(algo, calib, bundle.val) if with_probe else None, "span": span, "cfg": cfg, "bundle": bundle, "algo": algo}
 
 
 def main() -> None:
@@ -81,6 +98,8 @@ def main() -> None:
                         help="config overrides for every variant, e.g. data.dataset.train_limit=0 (the full training set)")
     parser.add_argument("--calib-sweep", default="", metavar="N,N",
                         help="also measure the 5 subnets after BN re-calibration on N training batches (e.g. 32,84)")
+    parser.add_argument("--probe", action="store_true",
+                        help="also measure max / min with one key moved to the other end (one row per key)")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
@@ -98,10 +117,14 @@ def main() -> None:
         for name in [] if args.scratch_only else chosen:
             t0 = time.time()
             last = measure(config, VARIANTS[name] + args.set, args.epochs, seed, args.random_subnets,
-                           [int(n) for n in args.calib_sweep.split(",") if n])
-            write(out, {"variant": name, "overrides": VARIANTS[name] + args.set, "epochs": args.epochs, "seed": seed,
-                        "config": shown, "train_s": last["train_s"], "rows": last["rows"],
-                        "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)})
+                           [int(n) for n in args.calib_sweep.split(",") if n], args.probe)
+            line = {"variant": name, "overrides": VARIANTS[name] + args.set, "epochs": args.epochs, "seed": seed,
+                    "config": shown, "train_s": last["train_s"], "rows": last["rows"],
+                    "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)}
+            line["random"] = last["random"]
+            if last["probe"] is not None:
+                line["probe"] = last["probe"]
+            write(out, line)
         if last is not None and not args.no_scratch:
             scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
                                                                         args.epochs, seed)} for n, s in last["span"]]
