@@ -1,7 +1,7 @@
 """Shared pieces of the gml-nas recipe benchmarks: train a one-shot supernet in-process exactly as
-``gml run`` does (the algorithm's ``train_step``, its optimiser parameter groups, a per-epoch cosine
-learning rate), pick subnets that span the FLOPs range, measure them inside the supernet (BN
-re-calibrated, no fine-tuning) and the same architectures trained from scratch.
+``gml run`` does (the algorithm's ``train_step``, its optimiser parameter groups, the learning rate
+of the config's schedule and warm-up), pick subnets that span the FLOPs range, measure them inside
+the supernet (BN re-calibrated, no fine-tuning) and the same architectures trained from scratch.
 
 Not a benchmark by itself: ``nas_recipe_ablation.py`` and ``nas_fashion_mnist.py`` use it.
 """
@@ -35,8 +35,23 @@ def build_algorithm(cfg: Any, bundle: Any, seed: int) -> Any:
     return build_algorithm(cfg.algorithm, BuildContext(bundle.info, cfg.train))
 
 
-def _cosine(base: float, epoch: int, epochs: int) -> float:
-    return 0.5 * base * (1.0 + math.cos(math.pi * epoch / epochs))
+def lr_at(train: Any, it: int, iters_per_epoch: int, epochs: int) -> float:
+    """The learning rate at iteration ``it`` as the engine's schedulers give it: cosine (per epoch or
+    per iteration), step or constant, times an optional linear warm-up from 0.1 (mmengine's LinearLR,
+    full lr at iteration ``warmup_iters - 1``). Closed form: the harness runs its own loop, not a runner."""
+    epoch = it // iters_per_epoch
+    if train.lr_schedule == "cosine":
+        lr = 0.5 * train.lr * (1.0 + math.cos(math.pi * epoch / epochs))
+    elif train.lr_schedule == "cosine_iter":
+        lr = 0.5 * train.lr * (1.0 + math.cos(math.pi * it / (epochs * iters_per_epoch)))
+    elif train.lr_schedule == "step":
+        steps = train.lr_steps or [max(1, int(epochs * 0.6)), max(1, int(epochs * 0.85))]
+        lr = train.lr * 0.1 ** sum(epoch >= s for s in steps)
+    else:
+        lr = train.lr
+    if it < train.warmup_iters - 1:
+        lr *= 0.1 + 0.9 * it / (train.warmup_iters - 1)
+    return lr
 
 
 def fit(step: Callable[[Any, Any], Any], before_iter: Callable[[int, int, int], None], params_owner: Any,
@@ -47,9 +62,9 @@ def fit(step: Callable[[Any, Any], Any], before_iter: Callable[[int, int, int], 
                         generator=torch.Generator().manual_seed(seed))
     max_iters, it, t0 = epochs * len(loader), 0, time.time()
     for epoch in range(epochs):
-        for group in wrapper.optimizer.param_groups:
-            group["lr"] = _cosine(cfg.train.lr, epoch, epochs) if cfg.train.lr_schedule == "cosine" else cfg.train.lr
         for batch in loader:
+            for group in wrapper.optimizer.param_groups:
+                group["lr"] = lr_at(cfg.train, it, len(loader), epochs)
             before_iter(it, epoch, max_iters)
             params_owner.train()
             step(batch, wrapper)

@@ -30,7 +30,9 @@ def make_optim_wrapper(params: Any, train: TrainConfig) -> OptimWrapper:
 def scheduler_configs(train: TrainConfig) -> list[dict[str, Any]]:
     """mmengine param-scheduler configs (by epoch, optional linear warm-up by iteration)."""
     out: list[dict[str, Any]] = []
-    if train.warmup_iters:
+    # mmengine's LinearLR reaches the full lr at iteration end - 1; with end = 1 it never does (the lr
+    # would stay at 0.1x for the whole run), and a warm-up that ends at iteration 0 is no warm-up.
+    if train.warmup_iters > 1:
         out.append(dict(type="LinearLR", start_factor=0.1, by_epoch=False, begin=0, end=train.warmup_iters))
     if train.lr_schedule in ("cosine", "cosine_iter"):   # cosine_iter: updated every iteration, not every epoch
         out.append(dict(type="CosineAnnealingLR", T_max=train.epochs, by_epoch=True, begin=0, end=train.epochs,
