@@ -61,16 +61,17 @@ OPTUNA = ("optuna-gp", "optuna-tpe")
 
 
 def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pending: str | None = None,
-            options: dict | None = None):
+            options: dict | None = None, searcher_class: type | None = None):
     """Ask/tell with ``parallel`` trials in flight, completions in simulated time order; a new
-    searcher for every run (nothing carries over between seeds)."""
+    searcher for every run (nothing carries over between seeds). ``searcher_class`` replaces the
+    searcher of ``kind`` (same options class): an ablation's variant."""
     from gml_hpo.searchers.bo import BOOptions, BOSearcher
     from gml_hpo.searchers.random_search import RandomSearcher
     from gml_hpo.searchers.tpe import TPEOptions, TPESearcher
     from gml_hpo.space import Dim, SearchSpace
 
     space = SearchSpace([Dim(f"x{i}", "Real", lo, hi) for i, (lo, hi) in enumerate(bounds)])
-    cls = {"gml-bo": BOSearcher, "gml-tpe": TPESearcher, "gml-random": RandomSearcher}[kind]
+    cls = searcher_class or {"gml-bo": BOSearcher, "gml-tpe": TPESearcher, "gml-random": RandomSearcher}[kind]
     opts = None  # ``options``: fields of the searcher's options class (an ablation's variant)
     if kind == "gml-bo":
         opts = BOOptions(**{**(options or {}), **({"pending": pending} if pending else {})})
