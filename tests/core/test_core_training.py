@@ -126,6 +126,21 @@ def test_distributed_two_processes_train_identical_weights(tmp_path):
     assert torch.equal(initial["model.head.fc.weight"], a["model.head.fc.weight"])
 
 
+def test_distributed_run_destroys_the_process_group_it_created(tmp_path):
+    """A gloo group left to interpreter teardown once aborted a finished rank (SIGABRT) in CI."""
+    script = ("import torch.distributed as dist\n"
+              "from gml_core._internal.config.loader import load_config\n"
+              "from gml_core._internal.training.runner import run\n"
+              f"run(load_config(r'{config(tmp_path, 1)}', ['runtime.launcher=\"pytorch\"']))\n"
+              "print('initialized after run:', dist.is_initialized())\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29521"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "initialized after run: False" in result.stdout
+
+
 def test_load_from_and_tensorboard_backend(gml, tmp_path):
     first = gml("run", str(config(tmp_path, 1)))
     assert first.returncode == 0, first.stderr[-3000:]

@@ -17,10 +17,10 @@ from mmengine.registry import MODEL_WRAPPERS
 from torch import nn
 
 
-def init_distributed(launcher: str) -> None:
-    """Initialise torch.distributed for ``launcher`` (gloo on CPU, nccl on GPU)."""
+def init_distributed(launcher: str) -> bool:
+    """Initialise torch.distributed for ``launcher`` (gloo on CPU, nccl on GPU); True if this call did."""
     if launcher == "none" or dist.is_initialized():
-        return
+        return False
     if launcher == "slurm":
         os.environ.setdefault("RANK", os.environ.get("SLURM_PROCID", "0"))
         os.environ.setdefault("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1"))
@@ -31,6 +31,15 @@ def init_distributed(launcher: str) -> None:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
+    return True
+
+
+def shutdown_distributed() -> None:
+    """Destroy the process group before the interpreter exits, as torch asks: left to interpreter
+    teardown, a gloo rank that had finished aborted once in CI ("terminate called without an
+    active exception", SIGABRT), failing a run that had trained and saved everything."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _average_grads(optimizer: torch.optim.Optimizer, *_: Any) -> None:

@@ -249,9 +249,9 @@ def _finish(runner: Any, algorithm: Any, hook: GmlHook, work_dir: Path) -> RunRe
 
 def run(config: RunConfig) -> RunResult | None:
     """Train and evaluate in a work dir this run owns; returns the summary on rank 0."""
-    from .dist import init_distributed
+    from .dist import init_distributed, shutdown_distributed
 
-    init_distributed(config.runtime.launcher)
+    owns_process_group = init_distributed(config.runtime.launcher)
     lock, note, work_dir = _claim_work_dir(config)
     started = False
     runner = hook = None
@@ -275,6 +275,8 @@ def run(config: RunConfig) -> RunResult | None:
             restore_console(runner.logger)
         if lock is not None:
             lock.release(failed=not started)
+        if owns_process_group:
+            shutdown_distributed()
 
 
 def _device(runner: Any) -> str:
