@@ -15,7 +15,7 @@ STATE=${GML_SLURM_STATE:-/tmp/gml-slurm}
 CONF=${SLURM_CONF:-/etc/slurm/slurm.conf}
 MARK="# written by gml scripts/slurm/up.sh"
 NODE=$(hostname -s)
-CPUS=$(nproc)
+CPUS=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc honours OMP_NUM_THREADS=1: a 1-CPU node
 WAIT_S=${GML_SLURM_WAIT_S:-90}
 
 log() { echo "[slurm-up] $*"; }
