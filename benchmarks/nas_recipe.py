@@ -38,15 +38,18 @@ def build_algorithm(cfg: Any, bundle: Any, seed: int) -> Any:
 def lr_at(train: Any, it: int, iters_per_epoch: int, epochs: int) -> float:
     """The learning rate at iteration ``it`` as the engine's schedulers give it: cosine (per epoch or
     per iteration), step or constant, times an optional linear warm-up from 0.1 (mmengine's LinearLR,
-    full lr at iteration ``warmup_iters - 1``). Closed form: the harness runs its own loop, not a runner."""
+    full lr at iteration ``warmup_iters - 1``). Closed form rather than mmengine's chained schedulers: the
+    per-epoch cosine stays bit-identical to the earlier harness, so its documented figures reproduce
+    (tests/core/test_core_lr_schedule.py checks it against mmengine)."""
+    from gml_core._internal.training.optim import step_milestones
+
     epoch = it // iters_per_epoch
     if train.lr_schedule == "cosine":
         lr = 0.5 * train.lr * (1.0 + math.cos(math.pi * epoch / epochs))
     elif train.lr_schedule == "cosine_iter":
         lr = 0.5 * train.lr * (1.0 + math.cos(math.pi * it / (epochs * iters_per_epoch)))
     elif train.lr_schedule == "step":
-        steps = train.lr_steps or [max(1, int(epochs * 0.6)), max(1, int(epochs * 0.85))]
-        lr = train.lr * 0.1 ** sum(epoch >= s for s in steps)
+        lr = train.lr * 0.1 ** sum(epoch >= s for s in step_milestones(train.lr_steps, epochs))
     else:
         lr = train.lr
     if it < train.warmup_iters - 1:

@@ -38,6 +38,11 @@ def scheduler_configs(train: TrainConfig) -> list[dict[str, Any]]:
         out.append(dict(type="CosineAnnealingLR", T_max=train.epochs, by_epoch=True, begin=0, end=train.epochs,
                         eta_min=0.0, convert_to_iter_based=train.lr_schedule == "cosine_iter"))
     elif train.lr_schedule == "step":
-        steps = train.lr_steps or [max(1, int(train.epochs * 0.6)), max(1, int(train.epochs * 0.85))]
-        out.append(dict(type="MultiStepLR", milestones=steps, gamma=0.1, by_epoch=True))
+        out.append(dict(type="MultiStepLR", milestones=step_milestones(train.lr_steps, train.epochs), gamma=0.1,
+                        by_epoch=True))
     return out
+
+
+def step_milestones(lr_steps: list[int], epochs: int) -> list[int]:
+    """Epochs where the ``step`` schedule divides the lr by 10: ``lr_steps``, else 60 % and 85 % of ``epochs``."""
+    return lr_steps or [max(1, int(epochs * 0.6)), max(1, int(epochs * 0.85))]
