@@ -11,14 +11,12 @@ and never counts a trial twice.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from gml_core.api import GmlUserError
@@ -27,58 +25,13 @@ from .executors.base import JobState, JobStatus, TrialLaunch, tail
 from .records import TaskInfo, TrialRecord, TrialState
 from .reporting import ENV_TASK, ENV_TRIAL_DIR, ENV_TRIAL_ID, MetricsReader
 from .store import StoredTrial, TaskStore
+from .task_lock import TaskLock
 from .taskfile import TaskConfig
 
 STOP_FILE = "stop.request"
-LOCK_FILE = "scheduler.lock"
 MAX_SUBMIT_FAILURES = 3
 HEARTBEAT_S = 0.5  # how often a run records its active time (a crash loses at most this)
 _BIN_DIR = os.path.dirname(sys.executable)
-
-
-class TaskLock:
-    """An exclusive flock on ``<task_dir>/scheduler.lock`` (released by the kernel on death)."""
-
-    def __init__(self, task_dir: Path):
-        self.path = task_dir / LOCK_FILE
-        self.fd: int | None = None
-
-    def acquire(self) -> bool:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            self.fd = None
-            return False
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, str(os.getpid()).encode())
-        return True
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-    @staticmethod
-    def held(task_dir: Path) -> int | None:
-        """The pid of the live scheduler of ``task_dir``, or None."""
-        path = task_dir / LOCK_FILE
-        if not path.exists():
-            return None
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                return int(path.read_text().strip() or 0) or -1
-            except (OSError, ValueError):
-                return -1
-        else:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
 
 
 class RunningTrial:

@@ -10,8 +10,9 @@ from typing import Any
 from gml_core.api import GmlUserError, did_you_mean, one_of
 
 from .records import TrialState
-from .scheduler import STOP_FILE, TaskLock
+from .scheduler import STOP_FILE
 from .store import DB_FILE, TaskStore
+from .task_lock import TaskLock
 from .taskfile import DEFAULT_WORK_DIR, TaskConfig, load_task
 
 ENV_WORK_DIR = "GML_HPO_WORK_DIR"

@@ -70,7 +70,8 @@ def show_cmd(task: str, work_dir: str | None, n_events: int) -> None:
 @click.option("--wait/--no-wait", default=False, help="Wait until the scheduler has stopped.")
 def stop_cmd(task: str, work_dir: str | None, wait: bool) -> None:
     """Stop a task: its scheduler cancels running trials and ends (resumable later)."""
-    from ..scheduler import STOP_FILE, TaskLock
+    from ..scheduler import STOP_FILE
+    from ..task_lock import TaskLock
     from ..tasks import find_task
 
     task_dir = find_task(task, work_dir)
