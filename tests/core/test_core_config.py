@@ -156,6 +156,46 @@ def test_cross_field_config_error_keeps_its_own_path():
     assert info.value.problems == [("algorithm.inner.items", "has 1 entries but n = 2")]
 
 
+def test_a_type_error_does_not_hide_a_bad_value_in_another_key():
+    """Value checks run once the types are right; a wrong type in one key used to hide them for the others."""
+    import attrs
+
+    from gml_core._internal.config import structure
+
+    @attrs.frozen
+    class Options:
+        size: int = 4
+        rate: float = 0.5
+        name: str = "a"
+
+        def __attrs_post_init__(self):
+            problems = [(f"opts.{k}", f"must be > 0, got {getattr(self, k)}") for k in ("size", "rate")
+                        if getattr(self, k) <= 0]
+            if problems:
+                raise ConfigError(problems)
+
+    @attrs.frozen
+    class Required:
+        count: int
+        size: int = 1
+
+        def __attrs_post_init__(self):
+            if self.size < 0:
+                raise ConfigError([("req.size", "must be >= 0")])
+
+    with pytest.raises(ConfigError) as info:
+        structure({"size": "big", "rate": -1.0}, Options, "opts")
+    assert dict(info.value.problems) == {"opts.size": "expected an integer, got 'big' (str)",
+                                         "opts.rate": "must be > 0, got -1.0"}
+    with pytest.raises(ConfigError) as info:  # the other keys are fine: the type error alone
+        structure({"size": "big", "name": "b"}, Options, "opts")
+    assert info.value.problems == [("opts.size", "expected an integer, got 'big' (str)")]
+    # a failing key without a default cannot be left out: the class is not built again
+    with pytest.raises(ConfigError) as info:
+        structure({"count": "x", "size": -1}, Required, "req")
+    assert info.value.problems == [("req.count", "expected an integer, got 'x' (str)")]
+
+
 def test_config_show_keeps_the_algorithm_class_fields(tmp_path, monkeypatch):
     import sys
 

@@ -70,6 +70,13 @@ def test_searcher_specific_checks(tmp_path):
     assert "contradicts" in problems_of(raw, tmp_path)["scheduler.assessor.optimize_mode"]
 
 
+def test_a_type_error_and_a_bad_value_in_searcher_options_are_reported_together(tmp_path):
+    raw = {"task": {"name": "b", "template": "x {lr}", "search_args": {"lr": {"type": "Real", "lower": 1e-4, "upper": 0.1}}},
+           "searcher": {"type": "BOSearcher", "n_restarts": "ten", "n_candidates": 0}}
+    assert problems_of(raw, tmp_path) == {"searcher.n_restarts": "expected an integer, got 'ten' (str)",
+                                          "searcher.n_candidates": "must be >= 1, got 0"}
+
+
 def test_yaml_and_toml_task_files(tmp_path):
     (tmp_path / "t.yaml").write_text(
         "task:\n  name: y\n  template: 'echo {lr} {bs}'\n  search_args:\n"

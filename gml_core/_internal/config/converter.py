@@ -94,29 +94,55 @@ def _accepts_none(tp: Any) -> bool:
     return tp is Any or tp is type(None) or type(None) in typing.get_args(tp)
 
 
-def _none_means_default(cls: type) -> Any:
-    """mmengine-style Python configs write ``key=None`` for "not set" (``pretrained=None``): for a
-    field that has a default and no ``None`` in its type, ``None`` means that default. TOML has no
-    None, so this only changes what a Python config means; a field without a default still says
-    "expected ..., got None"."""
+def _failed_fields(exc: ClassValidationError) -> set[str] | None:
+    """The names of the fields whose values failed, or None if a failure is not tied to one field."""
+    with_notes, without = exc.group_exceptions()
+    names = {getattr(note, "name", None) for _, note in with_notes}
+    return None if without or None in names else names
+
+
+def _class_structure_fn(cls: type) -> Any:
+    """cattrs' structure function for an attrs class, with two additions.
+
+    ``None`` means "the default": mmengine-style Python configs write ``key=None`` for "not set"
+    (``pretrained=None``). For a field that has a default and no ``None`` in its type, ``None`` means
+    that default. TOML has no None, so this only changes what a Python config means; a field without a
+    default still says "expected ..., got None".
+
+    Every problem at once: a class's own value checks (``__attrs_post_init__``, validators) run only once
+    every field has the right type, so a wrong type in one key used to hide a bad value in another. When
+    only fields with defaults fail, the class is built once more with those fields at their defaults, and
+    the value problems of the other fields are reported with the type errors.
+    """
     base = cattrs.gen.make_dict_structure_fn(cls, converter)
     try:
         attrs.resolve_types(cls)
+        fields = attrs.fields(cls)
     except Exception:  # unresolvable annotations: keep cattrs' own behaviour
         return base
-    defaulted = {f.name for f in attrs.fields(cls) if f.default is not attrs.NOTHING and not _accepts_none(f.type)}
-    if not defaulted:
-        return base
+    has_default = {f.name for f in fields if f.default is not attrs.NOTHING}
+    none_default = {name for name in has_default if not _accepts_none(attrs.fields_dict(cls)[name].type)}
 
     def structure_fn(value: Any, tp: Any) -> Any:
         if isinstance(value, Mapping):
-            value = {k: v for k, v in value.items() if not (v is None and k in defaulted)}
-        return base(value, tp)
+            value = {k: v for k, v in value.items() if not (v is None and k in none_default)}
+        try:
+            return base(value, tp)
+        except ClassValidationError as exc:
+            failed = _failed_fields(exc)
+            if not isinstance(value, Mapping) or not failed or not failed <= has_default:
+                raise
+            try:
+                base({k: v for k, v in value.items() if k not in failed}, tp)
+            except ClassValidationError as again:  # cattrs wraps what the constructor raised, without a field note
+                checks = again.group_exceptions()[1]
+                if checks:
+                    raise ClassValidationError(exc.message, [*exc.exceptions, *checks], exc.cl) from None
+            raise
 
     return structure_fn
 
-
-converter.register_structure_hook_factory(attrs.has, _none_means_default)
+converter.register_structure_hook_factory(attrs.has, _class_structure_fn)
 converter.register_unstructure_hook(ComponentSpec, lambda s: s.to_dict())
 
 
