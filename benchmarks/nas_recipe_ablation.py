@@ -10,6 +10,10 @@ optimiser groups, per-epoch cosine lr, ``--epochs``). Then:
 * Spearman rank correlation between those accuracies and FLOPs over 20 random subnets;
 * once, the same 5 architectures trained from scratch with the same data, optimiser and epochs;
 * with ``--calib-sweep 32,84``, the 5 subnets also after re-calibration on more batches;
+* with ``--scratch-random``, the 20 random subnets trained from scratch too: the Spearman correlation of
+  their scratch accuracy with FLOPs (what the search space itself allows at this budget) and with their
+  supernet accuracy (the ranking a search relies on); ``--scratch-random-only 0:10`` trains only those
+  random subnets from scratch (no supernet), so two processes can share the work;
 * with ``--probe``, one dimension at a time: the max subnet with that key at its min value and the
   min subnet with it at its max value (how far the shared weights carry away from the sandwich ends).
 
@@ -60,8 +64,29 @@ def probe(algo, calib: list, test_set) -> list[dict]:
     return rows
 
 
+def random_subnets(algo, n: int) -> list[dict]:
+    """The same ``n`` random subnets for every variant and run (their own seed)."""
+    from gml_nas.mutator import StatelessMutator
+
+    mut = StatelessMutator(1234).prepare(algo.model.space)
+    return [mut.random_subnet() for _ in range(n)]
+
+
+def scratch_random_only(config: Path, overrides: list[str], epochs: int, seed: int, n_random: int, part: str) -> dict:
+    """Scratch top-1 of the random subnets ``part`` (``start:stop``) of the ``n_random``, no supernet."""
+    cfg, bundle = R.load(config, overrides)
+    algo = R.build_algorithm(cfg, bundle, seed)
+    start, stop = (int(v) for v in part.split(":"))
+    rows = []
+    for i, s in list(enumerate(random_subnets(algo, n_random)))[start:stop]:
+        rows.append({"index": i, "mflops": R.subnet_flops(algo, s, bundle.info.input_shape) / 1e6,
+                     **{k: v for k, v in s.items() if "resolution" in k},
+                     "scratch_top1": R.scratch_accuracy(cfg, bundle, algo, s, epochs, seed)})
+    return {"random": rows}
+
+
 def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random: int,
-            calib_sweep: list[int] = (), with_probe: bool = False) -> dict:
+            calib_sweep: list[int] = (), with_probe: bool = False, scratch_random: bool = False) -> dict:
     cfg, bundle = R.load(config, overrides)
     algo, seconds = R.train_supernet(cfg, bundle, epochs, seed)
     shape = bundle.info.input_shape
@@ -73,15 +98,19 @@ def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random
         more = R.calib_batches(bundle.train, cfg.train.batch_size, n)
         for row, (_, s) in zip(rows, span):
             row[f"supernet_top1_calib{n}"] = R.supernet_accuracy(algo, s, more, bundle.val)
-    from gml_nas.mutator import StatelessMutator
-
-    mut = StatelessMutator(1234).prepare(algo.model.space)
-    randoms = [mut.random_subnet() for _ in range(n_random)]
+    randoms = random_subnets(algo, n_random)
     accs = [R.supernet_accuracy(algo, s, calib, bundle.val) for s in randoms]
     flops = [R.subnet_flops(algo, s, shape) for s in randoms]
-    return {"train_s": round(seconds, 1), "rows": rows, "spearman_acc_flops": R.spearman(accs, flops),
-            "random": [{"mflops": f / 1e6, "supernet_top1": a, **{k: v for k, v in s.items() if "resolution" in k}}
-                       for f, a, s in zip(flops, accs, randoms)],
+    random_rows = [{"mflops": f / 1e6, "supernet_top1": a, **{k: v for k, v in s.items() if "resolution" in k}}
+                   for f, a, s in zip(flops, accs, randoms)]
+    extra = {}
+    if scratch_random:
+        scratch = [R.scratch_accuracy(cfg, bundle, algo, s, epochs, seed) for s in randoms]
+        for row, acc in zip(random_rows, scratch):
+            row["scratch_top1"] = acc
+        extra = {"spearman_scratch_flops": R.spearman(scratch, flops), "spearman_supernet_scratch": R.spearman(accs, scratch)}
+    return {"train_s": round(seconds, 1), "rows": rows, "spearman_acc_flops": R.spearman(accs, flops), **extra,
+            "random": random_rows,
             "probe": probe(algo, calib, bundle.val) if with_probe else None, "span": span, "cfg": cfg, "bundle": bundle, "algo": algo}
 
 
@@ -100,6 +129,10 @@ def main() -> None:
                         help="also measure the 5 subnets after BN re-calibration on N training batches (e.g. 32,84)")
     parser.add_argument("--probe", action="store_true",
                         help="also measure max / min with one key moved to the other end (one row per key)")
+    parser.add_argument("--scratch-random", action="store_true",
+                        help="also train the random subnets from scratch (Spearman of scratch accuracy vs FLOPs and vs supernet)")
+    parser.add_argument("--scratch-random-only", default="", metavar="START:STOP",
+                        help="only train random subnets START..STOP-1 from scratch (no supernet, no other rows)")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
     args = parser.parse_args()
     out = Path(args.out)
@@ -110,6 +143,13 @@ def main() -> None:
     shown = str(config.resolve().relative_to(R.REPO)) if config.resolve().is_relative_to(R.REPO) else config.name
     for seed in [int(v) for v in args.seeds.split(",")]:
         last = None
+        if args.scratch_random_only:
+            t0 = time.time()
+            line = scratch_random_only(config, VARIANTS[chosen[-1]] + args.set, args.epochs, seed, args.random_subnets,
+                                       args.scratch_random_only)
+            write(out, {"variant": "scratch-random", "overrides": args.set, "epochs": args.epochs, "seed": seed,
+                        "config": shown, "wall_s": round(time.time() - t0, 1), **line})
+            continue
         if args.scratch_only:
             cfg, bundle = R.load(config, VARIANTS[chosen[-1]] + args.set)
             algo = R.build_algorithm(cfg, bundle, seed)
@@ -117,10 +157,11 @@ def main() -> None:
         for name in [] if args.scratch_only else chosen:
             t0 = time.time()
             last = measure(config, VARIANTS[name] + args.set, args.epochs, seed, args.random_subnets,
-                           [int(n) for n in args.calib_sweep.split(",") if n], args.probe)
+                           [int(n) for n in args.calib_sweep.split(",") if n], args.probe, args.scratch_random)
             line = {"variant": name, "overrides": VARIANTS[name] + args.set, "epochs": args.epochs, "seed": seed,
                     "config": shown, "train_s": last["train_s"], "rows": last["rows"],
                     "spearman_acc_flops": last["spearman_acc_flops"], "wall_s": round(time.time() - t0, 1)}
+            line.update({k: last[k] for k in ("spearman_scratch_flops", "spearman_supernet_scratch") if k in last})
             line["random"] = last["random"]
             if last["probe"] is not None:
                 line["probe"] = last["probe"]
