@@ -19,7 +19,7 @@ Groups (see docs/plugins.md for the contract they form):
   ``RunInfo``, ``evaluate_model``, ``topk_correct``
 - search spaces: ``Int``, ``Real``, ``Categorical``, ``SpaceItem``, ``space_item``
 - checkpoints and files: ``load_checkpoint``, ``save_checkpoint``, ``extract_state_dict``,
-  ``load_weights``, ``atomic_write``, ``atomic_write_bytes``, ``atomic_write_text``
+  ``load_weights``, ``atomic_write``, ``atomic_write_bytes``, ``atomic_write_text``, ``ProcessLock``
 - measurement and training: ``count_params``, ``count_flops``, ``format_count``,
   ``parse_count``, ``COUNT_UNITS``, ``make_optimizer``, ``make_optim_wrapper``
 - OpenMMLab config adapters: ``merge_dicts``, ``check_offline_weights``, ``REMOTE_PREFIXES``,
@@ -86,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "extract_state_dict": "gml_core._internal.checkpoint:extract_state_dict",
     "load_weights": "gml_core._internal.checkpoint:load_weights",
     "atomic_write": "gml_core._internal.atomic:atomic_write",
+    "ProcessLock": "gml_core._internal.process_lock:ProcessLock",
     "atomic_write_bytes": "gml_core._internal.atomic:atomic_write_bytes",
     "atomic_write_text": "gml_core._internal.atomic:atomic_write_text",
     # measurement and training helpers

@@ -129,6 +129,35 @@ def test_second_run_in_a_locked_work_dir_is_refused_naming_the_pid(gml, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.toml", "wd"]
 
 
+def test_process_lock_names_its_holder_and_is_freed_when_the_holder_is_killed(tmp_path):
+    import fcntl
+    import signal
+
+    from gml_core.api import ProcessLock
+
+    path = tmp_path / "x.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom gml_core.api import ProcessLock\n"
+                               "assert ProcessLock(sys.argv[1]).acquire()\nprint('held', flush=True)\ntime.sleep(60)",
+                               str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert not ProcessLock(path).acquire()
+        record = ProcessLock.holder(path)
+        assert record["pid"] == holder.pid and ProcessLock.describe(record).startswith(f"pid {holder.pid}, started ")
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert ProcessLock.holder(path) is None  # the kernel released it with the process
+    mine = ProcessLock(path)
+    assert mine.acquire()
+    mine.release()
+    assert ProcessLock.holder(tmp_path / "never.lock") is None
+    path.write_text("4242")  # what an older search-run wrote: the bare pid
+    with open(path) as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        assert ProcessLock.holder(path) == {"pid": 4242}
+
+
 def test_a_finished_run_is_never_overwritten(gml, tmp_path):
     cfg = config(tmp_path, epochs=1)
     assert gml("run", str(cfg), *QUIET).returncode == 0

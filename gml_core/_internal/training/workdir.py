@@ -9,14 +9,12 @@ holder's pid. A run started without ``--resume`` in a work dir that already hold
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 from ..errors import GmlUserError
+from ..process_lock import ProcessLock
 
 LOCK = ".gml.lock"
 _RUN_FILES = ("summary.json", "last_checkpoint", "best.pth")
@@ -34,39 +32,24 @@ class WorkDirLock:
 
     def __init__(self, work_dir: Path, created: bool):
         self.work_dir, self.created = work_dir, created
-        self._fd: int | None = None
+        self._lock = ProcessLock(work_dir / LOCK)
 
     def acquire(self) -> None:
-        path = self.work_dir / LOCK
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise GmlUserError(f"work dir {self.work_dir} is in use by another gml run ({holder}); wait for it to "
-                               "end or pass another --work-dir") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
-        self._fd = fd
+        if not self._lock.acquire():
+            _refuse(self.work_dir, ProcessLock.holder(self.work_dir / LOCK))
 
     def release(self, failed: bool = False) -> None:
         """Unlock; after a failed start, a work dir this run created and left empty is removed."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()
         if failed and self.created:
             leftovers = [p for p in self.work_dir.iterdir() if p.name != LOCK] if self.work_dir.is_dir() else []
             if not leftovers:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
-def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        return f"pid {info['pid']}, started {info['started']}"
-    except (ValueError, KeyError, OSError):
-        return "pid unknown"
+def _refuse(work_dir: Path, holder: dict | None) -> None:
+    raise GmlUserError(f"work dir {work_dir} is in use by another gml run ({ProcessLock.describe(holder)}); wait for "
+                       "it to end or pass another --work-dir")
 
 
 def claim(requested: Path, resume: bool) -> tuple[WorkDirLock, str]:
@@ -103,25 +86,10 @@ def claim(requested: Path, resume: bool) -> tuple[WorkDirLock, str]:
 
 
 def _locked(work_dir: Path) -> bool:
-    path = work_dir / LOCK
-    if not path.is_file():
-        return False
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return ProcessLock.holder(work_dir / LOCK) is not None
 
 
 def _refuse_if_locked(work_dir: Path) -> None:
-    if _locked(work_dir):
-        fd = os.open(work_dir / LOCK, os.O_RDONLY)
-        try:
-            holder = _read_holder(fd)
-        finally:
-            os.close(fd)
-        raise GmlUserError(f"work dir {work_dir} is in use by another gml run ({holder}); wait for it to end or "
-                           "pass another --work-dir")
+    holder = ProcessLock.holder(work_dir / LOCK)
+    if holder is not None:
+        _refuse(work_dir, holder)
