@@ -13,7 +13,8 @@ optimiser groups, per-epoch cosine lr, ``--epochs``). Then:
 * with ``--scratch-random``, the 20 random subnets trained from scratch too: the Spearman correlation of
   their scratch accuracy with FLOPs (what the search space itself allows at this budget) and with their
   supernet accuracy (the ranking a search relies on); ``--scratch-random-only 0:10`` trains only those
-  random subnets from scratch (no supernet), so two processes can share the work;
+  random subnets from scratch (no supernet), so two processes can share the work, and ``--summarise`` joins
+  such files (several training seeds too) into the correlations;
 * with ``--probe``, one dimension at a time: the max subnet with that key at its min value and the
   min subnet with it at its max value (how far the shared weights carry away from the sandwich ends).
 
@@ -85,6 +86,38 @@ def scratch_random_only(config: Path, overrides: list[str], epochs: int, seed: i
     return {"random": rows}
 
 
+def summarise(paths: list[str]) -> dict:
+    """Join the random rows of several output files by index (a supernet line, scratch-random parts of one or
+    more seeds) and give the Spearman correlations between FLOPs, supernet and scratch accuracies."""
+    supernet, scratch, flops = {}, {}, {}
+    for path in paths:
+        for line in map(json.loads, Path(path).read_text().splitlines()):
+            for i, row in enumerate(line.get("random", [])):
+                index = row.get("index", i)
+                flops[index] = row["mflops"]
+                if "supernet_top1" in row:
+                    supernet[index] = row["supernet_top1"]
+                if "scratch_top1" in row:
+                    scratch.setdefault(line["seed"], {})[index] = row["scratch_top1"]
+    out = {"n": len(flops)}
+    idx = sorted(flops)
+    if supernet:
+        out["supernet~flops"] = R.spearman([supernet[i] for i in idx], [flops[i] for i in idx])
+    for seed, acc in sorted(scratch.items()):
+        out[f"scratch_s{seed}~flops"] = R.spearman([acc[i] for i in idx], [flops[i] for i in idx])
+        if supernet:
+            out[f"supernet~scratch_s{seed}"] = R.spearman([supernet[i] for i in idx], [acc[i] for i in idx])
+    seeds = sorted(scratch)
+    if len(seeds) >= 2:  # how well the same architectures trained twice agree: the ceiling of any ranking
+        a, b = scratch[seeds[0]], scratch[seeds[1]]
+        out[f"scratch_s{seeds[0]}~scratch_s{seeds[1]}"] = R.spearman([a[i] for i in idx], [b[i] for i in idx])
+        mean = [(a[i] + b[i]) / 2 for i in idx]
+        out["scratch_mean~flops"] = R.spearman(mean, [flops[i] for i in idx])
+        if supernet:
+            out["supernet~scratch_mean"] = R.spearman([supernet[i] for i in idx], mean)
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
+
+
 def measure(config: Path, overrides: list[str], epochs: int, seed: int, n_random: int,
             calib_sweep: list[int] = (), with_probe: bool = False, scratch_random: bool = False) -> dict:
     cfg, bundle = R.load(config, overrides)
@@ -134,7 +167,12 @@ def main() -> None:
     parser.add_argument("--scratch-random-only", default="", metavar="START:STOP",
                         help="only train random subnets START..STOP-1 from scratch (no supernet, no other rows)")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
+    parser.add_argument("--summarise", nargs="+", metavar="JSONL",
+                        help="only print the Spearman correlations of the random rows in these output files")
     args = parser.parse_args()
+    if args.summarise:
+        print(json.dumps(summarise(args.summarise)))
+        return
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = list(VARIANTS)
