@@ -86,9 +86,9 @@ _EXPORTS: dict[str, str] = {
     "extract_state_dict": "gml_core._internal.checkpoint:extract_state_dict",
     "load_weights": "gml_core._internal.checkpoint:load_weights",
     "atomic_write": "gml_core._internal.atomic:atomic_write",
-    "ProcessLock": "gml_core._internal.process_lock:ProcessLock",
     "atomic_write_bytes": "gml_core._internal.atomic:atomic_write_bytes",
     "atomic_write_text": "gml_core._internal.atomic:atomic_write_text",
+    "ProcessLock": "gml_core._internal.process_lock:ProcessLock",
     # measurement and training helpers
     "count_params": "gml_core._internal.resources:count_params",
     "count_flops": "gml_core._internal.resources:count_flops",

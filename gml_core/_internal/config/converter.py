@@ -121,7 +121,7 @@ def _class_structure_fn(cls: type) -> Any:
     except Exception:  # unresolvable annotations: keep cattrs' own behaviour
         return base
     has_default = {f.name for f in fields if f.default is not attrs.NOTHING}
-    none_default = {name for name in has_default if not _accepts_none(attrs.fields_dict(cls)[name].type)}
+    none_default = {f.name for f in fields if f.name in has_default and not _accepts_none(f.type)}
 
     def structure_fn(value: Any, tp: Any) -> Any:
         if isinstance(value, Mapping):
