@@ -86,9 +86,15 @@ def test_task_in_a_directory_with_an_apostrophe_and_a_space_runs_all_trials(kit,
 
 
 # -- item 2: stopping ends the whole process tree ----------------------------------------------------
+# the pid file is written to a temporary name and renamed, so a reader never sees it empty
 STUBBORN = (f"{PY} -c 'import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "open(os.environ[\"GML_HPO_TRIAL_DIR\"] + \"/stubborn.pid\", \"w\").write(str(os.getpid())); "
-            "time.sleep(60)'")
+            "d = os.environ[\"GML_HPO_TRIAL_DIR\"]; open(d + \"/stubborn.tmp\", \"w\").write(str(os.getpid())); "
+            "os.replace(d + \"/stubborn.tmp\", d + \"/stubborn.pid\"); time.sleep(60)'")
+# the same in bash: SIGTERM is ignored from the shell's first line (and across exec), milliseconds
+# after launch rather than after a Python start-up, which a loaded machine can stretch past a
+# 2 s task time limit (the trial then died of SIGTERM before writing its pid)
+STUBBORN_SH = ("trap '' TERM; echo $$ > \"$GML_HPO_TRIAL_DIR/stubborn.tmp\"; "
+               "mv \"$GML_HPO_TRIAL_DIR/stubborn.tmp\" \"$GML_HPO_TRIAL_DIR/stubborn.pid\"; exec sleep 60")
 
 
 def _stubborn_pids(kit, name):
@@ -111,7 +117,7 @@ def test_task_stops_kill_stubborn_trials(kit, how):
     sched = {"grace_period": 1}
     if how == "time_limits":
         sched["stop_criterion"] = {"time_limits": "2s"}
-    data = kit.task(f"stop_{how}", "bash -c {c}", {"c": {"type": "Categorical", "data": [STUBBORN]}},
+    data = kit.task(f"stop_{how}", "bash -c {c}", {"c": {"type": "Categorical", "data": [STUBBORN_SH]}},
                     scheduler=sched)
     if how == "ctl_stop":
         import threading
