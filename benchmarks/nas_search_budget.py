@@ -6,6 +6,8 @@ re-calibration; ``algorithm.search`` settings of the config) and draws ``--rando
 the same budget, scored the same way. Reported on the **test split**, which neither saw: the chosen
 subnet, the random subnet the search split would have picked, and the best random subnet by test
 accuracy itself (an oracle). Also the share of the budget used and the accuracy-vs-FLOPs front.
+With ``--scratch`` the chosen subnet and the random pick are also trained alone from scratch (same
+data, optimiser and epochs as the supernet) and tested: what the supernet's weights are worth.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/nas_search_budget.py --out work_dirs/bench/nas_search_budget.json
 """
@@ -31,6 +33,8 @@ def main() -> None:
     parser.add_argument("--random", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="work_dirs/bench/nas_search_budget.json")
+    parser.add_argument("--scratch", action="store_true",
+                        help="also train the chosen and the randomly picked subnet from scratch (after all searches)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.lr=0.1")
     args = parser.parse_args()
 
@@ -88,15 +92,25 @@ def main() -> None:
             oracle = max(test_top1(s) for s in randoms)
             row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores), "random_drawn": len(randoms),
                    "searched": {"mflops": best["flops"] / 1e6, "budget_used": best["flops"] / limit,
-                                "search_top1": best["score"], "test_top1": test_top1(best["subnet"])},
+                                "search_top1": best["score"], "test_top1": test_top1(best["subnet"]),
+                                "subnet": best["subnet"]},
                    "random_picked_on_search_split": {"mflops": picked["flops"] / 1e6,
                                                      "budget_used": picked["flops"] / limit,
                                                      "search_top1": picked["score"],
-                                                     "test_top1": test_top1(picked["subnet"])},
+                                                     "test_top1": test_top1(picked["subnet"]),
+                                                     "subnet": picked["subnet"]},
                    "random_best_on_test_oracle": oracle,
                    "front": [{"mflops": p["flops"] / 1e6, "search_top1": p["score"]} for p in evo.front()]}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "front"}), flush=True)
+    if args.scratch:  # after every search: training from scratch sets the supernet's active subnet
+        for row in rows:
+            for key in ("searched", "random_picked_on_search_split"):
+                row[key]["scratch_test_top1"] = R.scratch_accuracy(cfg, bundle, algo, row[key]["subnet"], epochs,
+                                                                   args.seed)
+            print(json.dumps({"budget": row["budget"], **{k: row[k]["scratch_test_top1"]
+                                                          for k in ("searched", "random_picked_on_search_split")}}),
+                  flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"config": args.config, "overrides": args.overrides, "epochs": epochs, "supernet_training_s": round(seconds, 1),
