@@ -104,10 +104,13 @@ def main() -> None:
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "front"}), flush=True)
     if args.scratch:  # after every search: training from scratch sets the supernet's active subnet
+        trained: dict[str, float] = {}  # the same subnet is often chosen under two budgets
         for row in rows:
             for key in ("searched", "random_picked_on_search_split"):
-                row[key]["scratch_test_top1"] = R.scratch_accuracy(cfg, bundle, algo, row[key]["subnet"], epochs,
-                                                                   args.seed)
+                name = json.dumps(row[key]["subnet"], sort_keys=True)
+                if name not in trained:
+                    trained[name] = R.scratch_accuracy(cfg, bundle, algo, row[key]["subnet"], epochs, args.seed)
+                row[key]["scratch_test_top1"] = trained[name]
             print(json.dumps({"budget": row["budget"], **{k: row[k]["scratch_test_top1"]
                                                           for k in ("searched", "random_picked_on_search_split")}}),
                   flush=True)
