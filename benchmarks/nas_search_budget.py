@@ -35,6 +35,11 @@ def main() -> None:
     parser.add_argument("--out", default="work_dirs/bench/nas_search_budget.json")
     parser.add_argument("--scratch", action="store_true",
                         help="also train the chosen and the randomly picked subnet from scratch (after all searches)")
+    parser.add_argument("--candidates", action="store_true",
+                        help="record every scored candidate: search-split score, a second score with other BN "
+                             "calibration batches, and test accuracy (for studying the selection offline)")
+    parser.add_argument("--save-supernet", default="", help="write the trained supernet's weights here")
+    parser.add_argument("--load-supernet", default="", help="load these weights instead of training")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.lr=0.1")
     args = parser.parse_args()
 
@@ -48,7 +53,13 @@ def main() -> None:
 
     cfg, bundle = R.load(R.REPO / args.config, args.overrides)
     epochs = args.epochs or cfg.train.epochs
-    algo, seconds = R.train_supernet(cfg, bundle, epochs, args.seed)
+    if args.load_supernet:
+        algo, seconds = R.build_algorithm(cfg, bundle, args.seed), 0.0
+        algo.load_state_dict(torch.load(args.load_supernet, map_location="cpu"))
+    else:
+        algo, seconds = R.train_supernet(cfg, bundle, epochs, args.seed)
+    if args.save_supernet:
+        torch.save(algo.state_dict(), args.save_supernet)
     algo.eval()
     session = Session(cfg, algo, bundle, Path("."), Path("."))
     if not session.held_out:
@@ -69,6 +80,12 @@ def main() -> None:
 
     def test_top1(subnet: dict) -> float:
         return R.supernet_accuracy(algo, subnet, calib, bundle.val)
+
+    score2 = subnet_scorer(session, attrs.evolve(search_cfg, seed=search_cfg.seed + 1000))
+
+    def record(subnet: dict, search_top1: float) -> dict:
+        return {"subnet": subnet, "mflops": flops(subnet) / 1e6, "search_top1": search_top1,
+                "search_top1_calib2": score2(subnet), "test_top1": test_top1(subnet)}
 
     rows = []
     with torch.no_grad():
@@ -101,8 +118,12 @@ def main() -> None:
                                                      "subnet": picked["subnet"]},
                    "random_best_on_test_oracle": oracle,
                    "front": [{"mflops": p["flops"] / 1e6, "search_top1": p["score"]} for p in evo.front()]}
+            if args.candidates:
+                row["candidates"] = [record(evo.subnets[k], v) for k, v in evo.scores.items()]
+                row["random_candidates"] = [record(r, score(r)) for r in randoms]
             rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "front"}), flush=True)
+            print(json.dumps({k: v for k, v in row.items() if k not in ("front", "candidates", "random_candidates")}),
+                  flush=True)
     if args.scratch:  # after every search: training from scratch sets the supernet's active subnet
         trained: dict[str, float] = {}  # the same subnet is often chosen under two budgets
         for row in rows:
