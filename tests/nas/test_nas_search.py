@@ -135,33 +135,3 @@ def test_pareto_front_against_brute_force():
     expected = {(p["flops"], p["score"]) for p in points if not dominated(p)}
     assert {(p["flops"], p["score"]) for p in front} == expected
     assert [p["flops"] for p in front] == sorted(p["flops"] for p in front)
-
-
-def test_a_ranker_orders_survivors_and_results_and_resumes(tmp_path):
-    """With a ranker the search ranks by its estimates (here: the negated scores, so the worst survive)
-    and reports them beside the scores; a resumed search recomputes the same estimates."""
-    calls = []
-
-    def worst_first(subnets, scores):
-        calls.append(len(scores))
-        return [-s for s in scores]
-
-    evo = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=2), ranker=worst_first)
-    best = evo.run()
-    assert [r["estimate"] for r in best] == [-r["score"] for r in best]
-    assert best[0]["score"] == min(evo.scores.values())
-    assert calls and calls[-1] == len(evo.scores)
-    plain = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=2)).run()
-    assert "estimate" not in plain[0] and plain[0]["score"] == max(r["score"] for r in plain)
-
-    state = tmp_path / "state.json"
-    first = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=2), state, ranker=worst_first)
-    first.run()
-    again = EvolutionSearch(space(), score, COSTS, {"flops": LIMIT}, config(generations=2), state, ranker=worst_first)
-    assert again.run(resume=True) == best
-
-
-def test_rank_by_is_checked():
-    assert SearchConfig(rank_by="posterior").rank_by == "posterior"
-    with pytest.raises(ConfigError, match="algorithm.search.rank_by.*'score', 'posterior'"):
-        SearchConfig(rank_by="bayes")

@@ -32,14 +32,12 @@ def _common(fn):
 @click.option("--seed", type=int, default=None)
 @click.option("--min-ratio", type=float, default=None,
               help="Candidates use at least this share of each limit (default: algorithm.search.min_ratio).")
-@click.option("--rank-by", type=click.Choice(["score", "posterior"]), default=None,
-              help="Rank candidates by their scores or by posterior means (default: algorithm.search.rank_by).")
 @click.option("--out", default=None, help="Output folder (default: <work_dir>/search).")
 @click.option("--resume", is_flag=True, help="Continue from <out>/search_state.json.")
 def search(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], checkpoint: Optional[str],
            trust_checkpoint: bool, flops: Optional[str], params: Optional[str], population_size: Optional[int],
            generations: Optional[int], top_k: Optional[int], seed: Optional[int], min_ratio: Optional[float],
-           rank_by: Optional[str], out: Optional[str], resume: bool) -> None:
+           out: Optional[str], resume: bool) -> None:
     """Evolution search of CONFIG's trained supernet under FLOPs / params limits."""
     import attrs
 
@@ -48,14 +46,13 @@ def search(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], c
 
     session = open_session(config, cfg_options, work_dir, checkpoint, trust_checkpoint)
     changes = dict(flops=flops, params=params, population_size=population_size, generations=generations,
-                   top_k=top_k, seed=seed, min_ratio=min_ratio, rank_by=rank_by)
+                   top_k=top_k, seed=seed, min_ratio=min_ratio)
     search_cfg = attrs.evolve(session.config.algorithm.search, **{k: v for k, v in changes.items() if v is not None})
     out_dir = Path(out) if out else session.work_dir / "search"
     result = run_search(session, search_cfg, out_dir, resume, log=lambda m: click.echo(f"search: {m}"))
     click.echo(f"evaluated {result['evaluated']} subnets; best first:")
     for e in result["entries"]:
-        estimate = f" (estimate {e['estimate']:.2f}%)" if "estimate" in e else ""
-        click.echo(f"  #{e['rank']}: top-1 {e['score']:.2f}%{estimate}  FLOPs {e['flops'] / 1e6:.3f}M  "
+        click.echo(f"  #{e['rank']}: top-1 {e['score']:.2f}%  FLOPs {e['flops'] / 1e6:.3f}M  "
                    f"params {e['params'] / 1e3:.1f}K")
     click.echo(f"best subnets: {result['toml']} (and {result['json'].name})")
     click.echo(f"accuracy-vs-FLOPs front ({len(result['front'])} subnets): "

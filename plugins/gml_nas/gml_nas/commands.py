@@ -13,9 +13,8 @@ from gml_core.api import atomic_write_text
 
 from .evaluation import calibrate_bn, evaluate_accuracy, preserved_bn_state
 from .export import export_subnet
-from .search import EvolutionSearch, Ranker
+from .search import EvolutionSearch
 from .search_config import SearchConfig
-from .selection import shrunk_ranking
 from .session import Session
 from .subnet_io import read_subnet, write_results
 
@@ -52,38 +51,22 @@ def subnet_scorer(session: Session, search: SearchConfig) -> Callable[[dict], fl
     return score
 
 
-def subnet_ranker(session: Session, search: SearchConfig) -> Optional[Ranker]:
-    """Posterior-mean estimates under ``rank_by = "posterior"`` (the scores' noise: the search split's size)."""
-    if search.rank_by != "posterior":
-        return None
-    loader = session.search_loader()
-    n_images = len(loader.dataset)
-    if search.val_batches >= 0:
-        n_images = min(n_images, search.val_batches * (loader.batch_size or 1))
-    space = session.model.space
-    return lambda subnets, scores: shrunk_ranking(space, subnets, scores, n_images, search.seed)
-
-
 def run_search(session: Session, search: SearchConfig, out_dir: Path, resume: bool = False,
                log: Callable[[str], None] = print) -> dict[str, Any]:
     """Evolution search; writes ``best_subnets.toml|json`` and ``search_state.json`` under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     evo = EvolutionSearch(session.model.space, subnet_scorer(session, search), subnet_costs(session),
                           {"flops": search.flops_limit, "params": search.params_limit}, search,
-                          out_dir / "search_state.json", log, subnet_ranker(session, search))
+                          out_dir / "search_state.json", log)
     with torch.no_grad():
         results = evo.run(resume=resume)
     space = session.model.space
-    entries = [{"rank": i + 1, "score": round(r["score"], 4),
-                **({"estimate": round(r["estimate"], 4)} if "estimate" in r else {}),
-                "flops": int(r["flops"]), "params": int(r["params"]), "arch": space.nest(r["subnet"])}
-               for i, r in enumerate(results)]
+    entries = [{"rank": i + 1, "score": round(r["score"], 4), "flops": int(r["flops"]), "params": int(r["params"]),
+                "arch": space.nest(r["subnet"])} for i, r in enumerate(results)]
     limits = ", ".join(f"{k} <= {v}" for k, v in (("flops", search.flops), ("params", search.params)) if v) or "none"
     header = (f"gml nas search: the {len(entries)} best subnets, best first\nconfig: {session.config.source}\n"
               f"supernet: {session.checkpoint}\nlimits: {limits}; score: top-1 % on the {session.search_split_name} after BN "
-              f"re-calibration ({search.calib_batches} batches); FLOPs count a multiply-add as 2"
-              + ("\nranked by estimate: the posterior mean top-1 given every score (gml_nas.selection)"
-                 if search.rank_by == "posterior" else ""))
+              f"re-calibration ({search.calib_batches} batches); FLOPs count a multiply-add as 2")
     toml_path, json_path = write_results(entries, out_dir, header=header)
     front = [{"score": round(r["score"], 4), "flops": int(r["flops"]), "params": int(r["params"]),
               "arch": space.nest(r["subnet"])} for r in evo.front("flops")]

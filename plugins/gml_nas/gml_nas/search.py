@@ -9,9 +9,7 @@ random subnets that fit, ``population_size`` in all. After
 scoring a generation, the ``top_k`` best subnets seen so far survive; the next
 generation is made of crossovers of two survivors (``crossover_ratio`` of it)
 and mutations of one (each key re-sampled with ``mutation_prob``), keeping only
-unseen subnets within the limits. Candidates are ranked by their scores or, with a
-``ranker``, by its estimates from all scores so far (``gml_nas.selection``: posterior means
-that the noise of a finite search split does not inflate). The state (scores, costs, population, random
+unseen subnets within the limits. The state (scores, costs, population, random
 state) is written after every scored candidate, so an interrupted search resumes
 where it stopped.
 """
@@ -20,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional
 
 from gml_core.api import GmlUserError, atomic_write_text
 
@@ -30,7 +28,6 @@ from .space import SearchSpace, subnet_key
 
 Subnet = dict[str, Any]
 CostFns = Mapping[str, Callable[[Subnet], float]]
-Ranker = Callable[[list[Subnet], list[float]], Sequence[float]]
 
 
 class EvolutionSearch:
@@ -38,7 +35,7 @@ class EvolutionSearch:
 
     def __init__(self, space: SearchSpace, score: Callable[[Subnet], float], cost_fns: CostFns,
                  limits: Mapping[str, Optional[float]], config: SearchConfig, state_file: Optional[Path] = None,
-                 log: Callable[[str], None] = lambda _: None, ranker: Optional[Ranker] = None):
+                 log: Callable[[str], None] = lambda _: None):
         self.space, self.score_fn, self.cost_fns = space, score, dict(cost_fns)
         self.limits = {k: v for k, v in limits.items() if v is not None}
         self.floors: dict[str, float] = {}
@@ -46,8 +43,6 @@ class EvolutionSearch:
         self.mutator = StatelessMutator(config.seed).prepare(space)
         self.state_file = state_file
         self.log = log
-        self.ranker = ranker
-        self._estimates: dict[str, float] = {}
         self.costs: dict[str, dict[str, float]] = {}
         self.scores: dict[str, float] = {}
         self.subnets: dict[str, Subnet] = {}
@@ -114,19 +109,8 @@ class EvolutionSearch:
             children += self._draw(self.mutator.random_subnet, missing, taken)
         return children
 
-    def estimates(self) -> dict[str, float]:
-        """What candidates are ranked by: the scores, or the ranker's estimates from every score so far."""
-        if self.ranker is None:
-            return self.scores
-        if len(self._estimates) != len(self.scores):
-            keys = list(self.scores)
-            values = self.ranker([self.subnets[k] for k in keys], [self.scores[k] for k in keys])
-            self._estimates = {k: float(v) for k, v in zip(keys, values)}
-        return self._estimates
-
     def top(self, k: Optional[int] = None) -> list[str]:
-        est = self.estimates()
-        ranked = sorted(est, key=lambda key: (-est[key], key))
+        ranked = sorted(self.scores, key=lambda key: (-self.scores[key], key))
         return ranked[: (k or self.config.top_k)]
 
     # -- the loop ---------------------------------------------------------------------
@@ -144,19 +128,15 @@ class EvolutionSearch:
                     self.scores[key] = float(self.score_fn(self.subnets[key]))
                     self._save()
             best = self.top(1)[0]
-            estimate = f", estimate {self.estimates()[best]:.3f}" if self.ranker else ""
             self.log(f"generation {self.generation + 1}/{self.config.generations}: {len(self.population)} candidates, "
-                     f"best score {self.scores[best]:.3f}{estimate} ({_costs_text(self.costs[best])})")
+                     f"best score {self.scores[best]:.3f} ({_costs_text(self.costs[best])})")
             self.generation += 1
             self.population = self._next(self.top()) if self.generation < self.config.generations else []
             self._save()
         return self.results()
 
     def results(self) -> list[dict[str, Any]]:
-        """The ``top_k`` best, best first; with a ranker each also has its ``estimate``."""
-        est = self.estimates() if self.ranker else {}
-        return [{"subnet": self.subnets[k], "score": self.scores[k], **({"estimate": est[k]} if est else {}),
-                 **self.costs[k]} for k in self.top()]
+        return [{"subnet": self.subnets[k], "score": self.scores[k], **self.costs[k]} for k in self.top()]
 
     def front(self, cost: str = "flops") -> list[dict[str, Any]]:
         """The scored candidates no other scored candidate beats at lower or equal ``cost``, cheapest first."""

@@ -23,9 +23,6 @@ def _count(value: Optional[str], key: str) -> Optional[float]:
     return out
 
 
-RANK_BY = ("score", "posterior")
-
-
 @attrs.frozen(kw_only=True)
 class SearchConfig:
     """Evolution search: ``population_size`` candidates per generation, the ``top_k`` best survive.
@@ -36,10 +33,7 @@ class SearchConfig:
     such as ``"2M"``; FLOPs count a multiply-add as 2) and use at least ``min_ratio`` of
     each (of the largest subnet's cost when that is below the limit). Scores are top-1 accuracy
     on the search split (``val_batches``; -1 all; the validation split without ``search_split`` data) after BN re-calibration on
-    ``calib_batches`` training batches. ``rank_by`` orders the candidates: ``"score"`` as
-    measured, or ``"posterior"``, the posterior mean accuracy given every score and the
-    search split's size (``gml_nas.selection``), which undoes the lift that noise gives the
-    highest of many scores.
+    ``calib_batches`` training batches.
     """
 
     flops: Optional[str] = None
@@ -54,7 +48,6 @@ class SearchConfig:
     max_sample_tries: int = 500
     seed: int = 0
     min_ratio: float = 0.85
-    rank_by: str = "score"
 
     def __attrs_post_init__(self) -> None:
         problems = []
@@ -66,8 +59,6 @@ class SearchConfig:
         for key in ("mutation_prob", "crossover_ratio", "min_ratio"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 problems.append((f"algorithm.search.{key}", f"must be in [0, 1], got {getattr(self, key)}"))
-        if self.rank_by not in RANK_BY:
-            problems.append(("algorithm.search.rank_by", f"{self.rank_by!r} is not one of {', '.join(map(repr, RANK_BY))}"))
         if problems:
             raise ConfigError(problems)
         _count(self.flops, "flops")
