@@ -135,3 +135,19 @@ def test_pareto_front_against_brute_force():
     expected = {(p["flops"], p["score"]) for p in points if not dominated(p)}
     assert {(p["flops"], p["score"]) for p in front} == expected
     assert [p["flops"] for p in front] == sorted(p["flops"] for p in front)
+
+
+def test_equal_scores_rank_the_larger_subnet_first():
+    """A score counts correct images, so ties happen; among them the larger cost ranks first (searched and random)."""
+    def flat(subnet):  # two levels of score only: many ties
+        return float(sum(values(subnet)) > 20)
+
+    evo = EvolutionSearch(space(), flat, COSTS, {"flops": LIMIT}, config(generations=2, min_ratio=0.0))
+    best = evo.run()
+    tied = [k for k, v in evo.scores.items() if v == best[0]["score"]]
+    assert len(tied) > len(best)
+    assert best[0]["flops"] == max(evo.costs[k]["flops"] for k in tied)
+    assert [r["flops"] for r in best] == sorted((r["flops"] for r in best), reverse=True)
+    rnd = random_search(space(), lambda s: 0.0, COSTS, {"flops": LIMIT}, budget=30, seed=0)
+    drawn = random_search(space(), lambda s: COSTS["flops"](s), COSTS, {"flops": LIMIT}, budget=30, seed=0)
+    assert rnd["flops"] == drawn["flops"]  # the same 30 draws: a constant score picks the most expensive

@@ -9,9 +9,11 @@ random subnets that fit, ``population_size`` in all. After
 scoring a generation, the ``top_k`` best subnets seen so far survive; the next
 generation is made of crossovers of two survivors (``crossover_ratio`` of it)
 and mutations of one (each key re-sampled with ``mutation_prob``), keeping only
-unseen subnets within the limits. The state (scores, costs, population, random
-state) is written after every scored candidate, so an interrupted search resumes
-where it stopped.
+unseen subnets within the limits. Equal scores rank the larger cost first: a score
+counts correct images, so ties are common on a small search split, and the larger of
+two tied subnets did better on the test split more often (docs/benchmarks/nas.md).
+The state (scores, costs, population, random state) is written after every scored
+candidate, so an interrupted search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -110,7 +112,11 @@ class EvolutionSearch:
         return children
 
     def top(self, k: Optional[int] = None) -> list[str]:
-        ranked = sorted(self.scores, key=lambda key: (-self.scores[key], key))
+        """The ``k`` (default ``top_k``) best: highest score, then the larger costs (in ``cost_fns`` order)."""
+        def rank(key: str) -> tuple:
+            return (-self.scores[key], *(-c for c in self.costs[key].values()), key)
+
+        ranked = sorted(self.scores, key=rank)
         return ranked[: (k or self.config.top_k)]
 
     # -- the loop ---------------------------------------------------------------------
@@ -180,7 +186,7 @@ class EvolutionSearch:
 def random_search(space: SearchSpace, score: Callable[[Subnet], float], cost_fns: CostFns,
                   limits: Mapping[str, Optional[float]], budget: int, seed: int = 0,
                   max_tries: int = 10000) -> dict[str, Any]:
-    """Baseline: the best of ``budget`` distinct random subnets within the limits."""
+    """Baseline: the best of ``budget`` distinct random subnets within the limits (ties: the larger costs)."""
     mutator = StatelessMutator(seed).prepare(space)
     limits = {k: v for k, v in limits.items() if v is not None}
     best: dict[str, Any] = {}
@@ -197,7 +203,7 @@ def random_search(space: SearchSpace, score: Callable[[Subnet], float], cost_fns
             continue
         seen.add(key)
         s = float(score(subnet))
-        if not best or s > best["score"]:
+        if not best or (s, *costs.values()) > (best["score"], *(best[n] for n in costs)):
             best = {"subnet": subnet, "score": s, **costs}
     return best
 
