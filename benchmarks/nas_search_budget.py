@@ -46,7 +46,7 @@ def main() -> None:
     import attrs
 
     from gml_core.api import parse_count
-    from gml_nas.commands import subnet_costs, subnet_ranker, subnet_scorer
+    from gml_nas.commands import subnet_costs, subnet_scorer
     from gml_nas.mutator import StatelessMutator
     from gml_nas.search import EvolutionSearch
     from gml_nas.session import Session
@@ -81,7 +81,6 @@ def main() -> None:
     def test_top1(subnet: dict) -> float:
         return R.supernet_accuracy(algo, subnet, calib, bundle.val)
 
-    ranker = subnet_ranker(session, search_cfg)  # algorithm.search.rank_by="posterior" to rank by posterior means
     score2 = subnet_scorer(session, attrs.evolve(search_cfg, seed=search_cfg.seed + 1000))
 
     def record(subnet: dict, search_top1: float) -> dict:
@@ -93,7 +92,7 @@ def main() -> None:
         for budget in args.budgets.split(","):
             limit = parse_count(budget)
             evo = EvolutionSearch(algo.model.space, score, costs, {"flops": limit},
-                                  attrs.evolve(search_cfg, seed=args.seed), ranker=ranker)
+                                  attrs.evolve(search_cfg, seed=args.seed))
             best = evo.run()[0]
             mut, seen, randoms = StatelessMutator(args.seed + 1).prepare(algo.model.space), set(), []
             for _ in range(20000):
@@ -106,15 +105,13 @@ def main() -> None:
                     randoms.append(s)
             if len(randoms) < args.random:
                 print(f"note: only {len(randoms)} distinct subnets fit {budget}", flush=True)
-            random_scores = [score(s) for s in randoms]  # picked by the search's own rule (rank_by)
-            ranks = ranker(randoms, random_scores) if ranker else random_scores
-            i = max(range(len(randoms)), key=lambda j: ranks[j])
+            random_scores = [score(s) for s in randoms]  # picked by the search's rule: best score, then more FLOPs
+            i = max(range(len(randoms)), key=lambda j: (random_scores[j], flops(randoms[j])))
             picked = {"subnet": randoms[i], "score": random_scores[i], "flops": flops(randoms[i])}
             oracle = max(test_top1(s) for s in randoms)
             row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores), "random_drawn": len(randoms),
                    "searched": {"mflops": best["flops"] / 1e6, "budget_used": best["flops"] / limit,
                                 "search_top1": best["score"], "test_top1": test_top1(best["subnet"]),
-                                **({"estimate": best["estimate"]} if "estimate" in best else {}),
                                 "subnet": best["subnet"]},
                    "random_picked_on_search_split": {"mflops": picked["flops"] / 1e6,
                                                      "budget_used": picked["flops"] / limit,
