@@ -47,8 +47,7 @@ def main() -> None:
 
     from gml_core.api import parse_count
     from gml_nas.commands import subnet_costs, subnet_scorer
-    from gml_nas.mutator import StatelessMutator
-    from gml_nas.search import EvolutionSearch
+    from gml_nas.search import EvolutionSearch, random_search, random_subnets
     from gml_nas.session import Session
 
     cfg, bundle = R.load(R.REPO / args.config, args.overrides)
@@ -75,7 +74,15 @@ def main() -> None:
         return flops_cache[key]
 
     costs = {"flops": flops}
-    score = subnet_scorer(session, search_cfg)
+    scorer = subnet_scorer(session, search_cfg)
+    score_cache: dict[str, float] = {}
+
+    def score(subnet: dict) -> float:  # deterministic; cached (the random subnets are scored for the pick and the record)
+        key = json.dumps(subnet, sort_keys=True)
+        if key not in score_cache:
+            score_cache[key] = scorer(subnet)
+        return score_cache[key]
+
     calib = session.calib_batches(search_cfg.calib_batches, search_cfg.seed)
 
     def test_top1(subnet: dict) -> float:
@@ -94,20 +101,12 @@ def main() -> None:
             evo = EvolutionSearch(algo.model.space, score, costs, {"flops": limit},
                                   attrs.evolve(search_cfg, seed=args.seed))
             best = evo.run()[0]
-            mut, seen, randoms = StatelessMutator(args.seed + 1).prepare(algo.model.space), set(), []
-            for _ in range(20000):
-                if len(randoms) >= args.random:
-                    break
-                s = mut.random_subnet()
-                key = json.dumps(s, sort_keys=True)
-                if key not in seen and costs["flops"](s) <= limit:
-                    seen.add(key)
-                    randoms.append(s)
+            randoms = [subnet for subnet, _ in random_subnets(algo.model.space, costs, {"flops": limit}, args.random,
+                                                               seed=args.seed + 1, max_tries=20000)]
             if len(randoms) < args.random:
                 print(f"note: only {len(randoms)} distinct subnets fit {budget}", flush=True)
-            random_scores = [score(s) for s in randoms]  # picked by the search's rule: best score, then more FLOPs
-            i = max(range(len(randoms)), key=lambda j: (random_scores[j], flops(randoms[j])))
-            picked = {"subnet": randoms[i], "score": random_scores[i], "flops": flops(randoms[i])}
+            picked = random_search(algo.model.space, score, costs, {"flops": limit}, args.random, seed=args.seed + 1,
+                                   max_tries=20000)
             oracle = max(test_top1(s) for s in randoms)
             row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores), "random_drawn": len(randoms),
                    "searched": {"mflops": best["flops"] / 1e6, "budget_used": best["flops"] / limit,
@@ -122,7 +121,7 @@ def main() -> None:
                    "front": [{"mflops": p["flops"] / 1e6, "search_top1": p["score"]} for p in evo.front()]}
             if args.candidates:
                 row["candidates"] = [record(evo.subnets[k], v) for k, v in evo.scores.items()]
-                row["random_candidates"] = [record(r, v) for r, v in zip(randoms, random_scores)]
+                row["random_candidates"] = [record(r, score(r)) for r in randoms]
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("front", "candidates", "random_candidates")}),
                   flush=True)

@@ -6,7 +6,7 @@ import tomllib
 import pytest
 
 from gml_core._internal.errors import ConfigError, GmlUserError
-from gml_nas.search import EvolutionSearch, random_search
+from gml_nas.search import EvolutionSearch, random_search, random_subnets
 from gml_nas.search_config import SearchConfig
 from gml_nas.space import SearchSpace
 from gml_nas.subnet_io import read_subnet, write_results
@@ -151,3 +151,6 @@ def test_equal_scores_rank_the_larger_subnet_first():
     rnd = random_search(space(), lambda s: 0.0, COSTS, {"flops": LIMIT}, budget=30, seed=0)
     drawn = random_search(space(), lambda s: COSTS["flops"](s), COSTS, {"flops": LIMIT}, budget=30, seed=0)
     assert rnd["flops"] == drawn["flops"]  # the same 30 draws: a constant score picks the most expensive
+    draws = random_subnets(space(), COSTS, {"flops": LIMIT}, 30, seed=0)
+    assert len({str(sorted(s.items())) for s, _ in draws}) == 30 and all(c["flops"] <= LIMIT for _, c in draws)
+    assert rnd["flops"] == max(c["flops"] for _, c in draws)

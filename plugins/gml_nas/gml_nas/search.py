@@ -183,29 +183,34 @@ class EvolutionSearch:
         self.mutator.rng.setstate(_rng_from_json(state["rng"]))
 
 
-def random_search(space: SearchSpace, score: Callable[[Subnet], float], cost_fns: CostFns,
-                  limits: Mapping[str, Optional[float]], budget: int, seed: int = 0,
-                  max_tries: int = 10000) -> dict[str, Any]:
-    """Baseline: the best of ``budget`` distinct random subnets within the limits (ties: the larger costs)."""
+def random_subnets(space: SearchSpace, cost_fns: CostFns, limits: Mapping[str, Optional[float]], n: int,
+                   seed: int = 0, max_tries: int = 10000) -> list[tuple[Subnet, dict[str, float]]]:
+    """Up to ``n`` distinct random subnets within the limits, in draw order, each with its costs."""
     mutator = StatelessMutator(seed).prepare(space)
     limits = {k: v for k, v in limits.items() if v is not None}
-    best: dict[str, Any] = {}
+    out: list[tuple[Subnet, dict[str, float]]] = []
     seen: set[str] = set()
     for _ in range(max_tries):
-        if len(seen) >= budget:
+        if len(out) >= n:
             break
         subnet = mutator.random_subnet()
         key = subnet_key(subnet)
         if key in seen:
             continue
-        costs = {n: float(fn(subnet)) for n, fn in cost_fns.items()}
-        if any(costs[n] > lim for n, lim in limits.items()):
-            continue
         seen.add(key)
-        s = float(score(subnet))
-        if not best or (s, *costs.values()) > (best["score"], *(best[n] for n in costs)):
-            best = {"subnet": subnet, "score": s, **costs}
-    return best
+        costs = {name: float(fn(subnet)) for name, fn in cost_fns.items()}
+        if all(costs[name] <= lim for name, lim in limits.items()):
+            out.append((subnet, costs))
+    return out
+
+
+def random_search(space: SearchSpace, score: Callable[[Subnet], float], cost_fns: CostFns,
+                  limits: Mapping[str, Optional[float]], budget: int, seed: int = 0,
+                  max_tries: int = 10000) -> dict[str, Any]:
+    """Baseline: the best of ``budget`` distinct random subnets within the limits (ties: the larger costs)."""
+    scored = [{"subnet": subnet, "score": float(score(subnet)), **costs}
+              for subnet, costs in random_subnets(space, cost_fns, limits, budget, seed, max_tries)]
+    return max(scored, key=lambda r: (r["score"], *(r[name] for name in cost_fns)), default={})
 
 
 def pareto_front(points: list[dict[str, Any]], cost: str = "flops", score: str = "score") -> list[dict[str, Any]]:
@@ -230,4 +235,4 @@ def _rng_from_json(data: Any) -> Any:
     return (data[0], tuple(data[1]), data[2])
 
 
-__all__ = ["EvolutionSearch", "pareto_front", "random_search"]
+__all__ = ["EvolutionSearch", "pareto_front", "random_search", "random_subnets"]
