@@ -124,3 +124,12 @@ def test_gml_search_subcommands(kit):
     res = subprocess.run([str(BIN / "gml"), "search", "--help"], cwd=kit.root, capture_output=True, text=True)
     assert all(name in res.stdout for name in ("init", "run", "ctl"))
     assert callable(main)
+
+
+def test_show_says_how_to_report_when_no_trial_did(kit):
+    kit.run(kit.task("silent", "true {x}", {"x": {"type": "Categorical", "data": [1, 2]}}))
+    out = ctl("show", "-t", "silent", cwd=kit.root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = " ".join(out.stdout.split())  # rich wraps long lines
+    assert "2 trial(s) exited 0 without a numeric 'acc'" in text
+    assert "GML_HPO_REPORT {\"acc\": VALUE}" in text and "gml_hpo.report(acc=VALUE)" in text

@@ -161,7 +161,9 @@ def print_trials(console: Console, task_dir: Path, store: TaskStore, limit: int 
         console.print("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items())), highlight=False)
     if counts.get(TrialState.NO_REWARD.value):
         console.print(f"{counts[TrialState.NO_REWARD.value]} trial(s) exited 0 without a numeric '{attr}' "
-                      "(state NO_REWARD; see the note)", highlight=False)
+                      "(state NO_REWARD; see the note). A trial reports it by printing a line "
+                      f"'GML_HPO_REPORT {{\"{attr}\": VALUE}}', by gml_hpo.report({attr}=VALUE), or through "
+                      "searcher.reward_pattern (docs/hpo.md, 'Reporting metrics')", highlight=False, markup=False)
     best = best_trial(store)
     if best:
         console.print(f"best: {best[1]} {attr}={best[0]:.6g}", highlight=False)
