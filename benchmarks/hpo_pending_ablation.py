@@ -12,7 +12,14 @@ regret per trial).
   believed values (a running point predicted to improve raises the bar for the next one);
 * ``soft-believer-K``: each running point added at the posterior mean with K times its posterior
   variance as extra noise (K = 1: the variance around it is halved, not removed; K = 1000: the
-  running trials are as good as ignored, apart from never suggesting the same point twice).
+  running trials are as good as ignored, apart from never suggesting the same point twice);
+* ``penalise`` / ``penalise-hard``: no believed values; EI of the GP of the finished trials is
+  multiplied by a local penaliser around each running point x_j, whose radius is the distance
+  the objective needs to climb from its predicted value there to the best one at the largest
+  slope of the posterior mean, r_j = (M - mu(x_j) + sd(x_j)) / L (Gonzalez et al., AISTATS 2016,
+  "Batch Bayesian optimization via local penalization": the soft penaliser
+  Phi((L |x - x_j| - M + mu(x_j)) / sd(x_j)); Alvi et al., ICML 2019, asynchronous: the hard one,
+  min(|x - x_j| / r_j, 1)). Near the optimum the radius shrinks, so the slots can all refine there.
 
     python benchmarks/hpo_pending_ablation.py --seeds 30 --functions hartmann3 hartmann6 \\
         --variants believer believer-incumbent soft-believer-1 soft-believer-1000
@@ -33,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from hpo_searchers import FUNCTIONS, log_regret, run_gml  # noqa: E402
 from scipy.linalg import cho_solve  # noqa: E402
+from scipy.special import log_ndtr  # noqa: E402
 
 from gml_hpo.searchers.bo import BOSearcher  # noqa: E402
 from gml_hpo.searchers.gp import JITTER, matern52  # noqa: E402
@@ -66,6 +74,48 @@ def soft_believer(factor: float) -> type:
     return SoftBeliever
 
 
+class _Penalised:
+    """log EI of a GP plus the log local penalisers of the running points ``Xp``."""
+
+    def __init__(self, gp, Xp: np.ndarray, lipschitz: float, hard: bool):
+        self.gp, self.Xp, self.L, self.hard = gp, Xp, lipschitz, hard
+        self.mu, self.sd = gp.posterior(Xp)
+        self.y_mean, self.y_std = gp.y_mean, gp.y_std
+
+    def log_ei(self, Xs, best, grad=False):
+        Xs = np.atleast_2d(Xs)
+        out = self.gp.log_ei(Xs, best, grad)
+        diff = Xs[:, None, :] - self.Xp[None]  # (m, p, d)
+        dist = np.sqrt((diff ** 2).sum(-1)) + 1e-12
+        if self.hard:
+            radius = (np.abs(best - self.mu) + self.sd) / self.L
+            inside = dist < radius
+            log_phi = np.where(inside, np.log(dist / radius), 0.0)
+            dlog = np.where(inside, 1.0 / dist ** 2, 0.0)  # d log phi / dx = dlog * diff
+        else:
+            z = (self.L * dist - best + self.mu) / self.sd
+            log_phi = log_ndtr(z)
+            dlog = np.exp(-0.5 * z ** 2 - 0.5 * math.log(2 * math.pi) - log_phi) * self.L / (self.sd * dist)
+        if not grad:
+            return out + log_phi.sum(1)
+        return out[0] + log_phi.sum(1), out[1] + np.einsum("mp,mpd->md", dlog, diff)
+
+
+def penaliser(hard: bool) -> type:
+    class Penalise(BOSearcher):
+        """Local penalisation of the running points instead of believed values."""
+
+        def _model(self, X, y, running):
+            gp = super()._model(X, y, [])
+            if not running:
+                return gp
+            probe = np.vstack([X, self.enc.random(self._np_rng(3), 1000)])
+            lipschitz = float(np.linalg.norm(gp.posterior(probe, grad=True)[2], axis=1).max())
+            return _Penalised(gp, self.enc.encode_all(running), max(lipschitz, 1e-7), hard)
+
+    return Penalise
+
+
 def variant_class(name: str) -> type:
     if name == "believer":
         return BOSearcher
@@ -73,7 +123,10 @@ def variant_class(name: str) -> type:
         return IncumbentBeliever
     if name.startswith("soft-believer-"):
         return soft_believer(float(name.rpartition("-")[2]))
-    raise SystemExit(f"unknown variant {name!r}; accepted: believer, believer-incumbent, soft-believer-K")
+    if name in ("penalise", "penalise-hard"):
+        return penaliser(name == "penalise-hard")
+    raise SystemExit(f"unknown variant {name!r}; accepted: believer, believer-incumbent, soft-believer-K, "
+                     "penalise, penalise-hard")
 
 
 def main() -> None:
