@@ -106,3 +106,20 @@ def test_console_filter_keeps_warnings_but_not_mmengine_noise():
     assert keep(record(logging.WARNING, "load_from: 3 missing keys"))
     assert not keep(record(logging.WARNING, "Dataset TensorDataset has no metainfo."))
     assert keep(record(logging.ERROR, "Dataset TensorDataset has no metainfo."))
+
+
+def test_summary_names_files_inside_the_work_dir_relatively_and_never_cuts_a_path(tmp_path, monkeypatch, capsys):
+    from gml_core._internal.summary import print_summary
+    from gml_core._internal.training.runner import RunResult
+
+    monkeypatch.chdir(tmp_path)
+    wd = Path("work_dirs") / "x"  # as `gml run` gets it: relative to the cwd
+    stamp = "20261207_113805_with_a_long_timestamped_name_" + "y" * 60
+    result = RunResult(work_dir=wd, metrics={"accuracy/top1": 95.0}, params=1, flops=1,
+                       best_checkpoint=wd / "best.pth", last_checkpoint=(tmp_path / wd / "epoch_4.pth"),
+                       log_file=tmp_path / wd / stamp / f"{stamp}.log", extra={})
+    files = dict(result.rows())["files"]
+    assert files == f"best: best.pth, last: epoch_4.pth, log: {stamp}/{stamp}.log"
+    print_summary(result)
+    printed = "".join(capsys.readouterr().out.split())  # the value column wraps, whole
+    assert "…" not in printed and f"log:{stamp}/{stamp}.log" in printed

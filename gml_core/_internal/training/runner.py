@@ -48,9 +48,9 @@ class RunResult:
         return rows
 
     def _in_work_dir(self, path: Path) -> str:
-        """``path`` relative to the work dir when it lies inside it."""
+        """``path`` relative to the work dir when it lies inside it (either may be relative to the cwd)."""
         try:
-            return str(Path(path).relative_to(self.work_dir))
+            return str(Path(path).resolve().relative_to(Path(self.work_dir).resolve()))
         except ValueError:
             return str(path)
 
