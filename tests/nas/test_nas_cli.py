@@ -73,7 +73,9 @@ def test_search_export_and_init_from(bignas_run, tmp_path, capsys):
     assert all(a["score"] < b["score"] for a, b in zip(front, front[1:]))
     assert all(0.85e6 <= s["flops"] <= 1e6 for s in best)  # min_ratio 0.85: candidates spend the budget
     assert abs(exported["torchscript_top1"] - exported["accuracy/top1"]) < 1e-6
-    assert "standalone top-1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "subnets on the search split (held out of training); best first" in out
+    assert "standalone top-1" in out and "on the test split" in out
 
     finetune = tmp_path / "finetune.toml"
     finetune.write_text(f"""

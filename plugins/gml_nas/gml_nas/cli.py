@@ -50,7 +50,7 @@ def search(config: str, cfg_options: tuple[str, ...], work_dir: Optional[str], c
     search_cfg = attrs.evolve(session.config.algorithm.search, **{k: v for k, v in changes.items() if v is not None})
     out_dir = Path(out) if out else session.work_dir / "search"
     result = run_search(session, search_cfg, out_dir, resume, log=lambda m: click.echo(f"search: {m}"))
-    click.echo(f"evaluated {result['evaluated']} subnets; best first:")
+    click.echo(f"evaluated {result['evaluated']} subnets on the {result['split']}; best first:")
     for e in result["entries"]:
         click.echo(f"  #{e['rank']}: top-1 {e['score']:.2f}%  FLOPs {e['flops'] / 1e6:.3f}M  "
                    f"params {e['params'] / 1e3:.1f}K")

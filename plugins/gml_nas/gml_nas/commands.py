@@ -73,7 +73,7 @@ def run_search(session: Session, search: SearchConfig, out_dir: Path, resume: bo
     front_files = write_front(front, out_dir, f"accuracy-vs-FLOPs front of the {len(evo.scores)} scored candidates "
                               f"(top-1 % on the {session.search_split_name})")
     return {"entries": entries, "toml": toml_path, "json": json_path, "evaluated": len(evo.scores),
-            "front": front, "front_files": front_files}
+            "front": front, "front_files": front_files, "split": session.search_split_name}
 
 
 def write_front(front: list[dict[str, Any]], out_dir: Path, title: str) -> list[Path]:
