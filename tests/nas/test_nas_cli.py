@@ -98,6 +98,10 @@ model = {{ type = "gml.SmallCNN", init_from = "{tmp_path / 'export' / 'subnet.pt
 def test_spos_run_and_export(tmp_path):
     cfg = str(CONFIGS / "spos_digits.toml")
     assert gml("run", cfg, "--work-dir", str(tmp_path), *QUIET) == 0
+    # SPOS's keys name ops: "max" / "min" are the last / first listed ops, and the summary says so
+    extra = json.loads((tmp_path / "summary.json").read_text())["extra"]
+    assert {"max subnet (last listed choices) (BN calibrated)",
+            "min subnet (first listed choices) (BN calibrated)"} <= set(extra)
     assert gml("nas", "export", cfg, "--work-dir", str(tmp_path), "--subnet", "min", "--no-eval") == 0
     assert (tmp_path / "export" / "subnet.torchscript.pt").is_file()
 

@@ -180,6 +180,12 @@ class DynamicDistEvalHook:
         self.config = config
         self.evaluator = NaiveEvaluator(config.evaluator.units, config.evaluator.default_shape)
         self.subnets: list[tuple[str, dict[str, Any]]] = []
+        # where a key lists named choices (SPOS's ops), "max" / "min" are the last / first listed, not
+        # the largest / smallest subnet: the summary says so
+        named = any(not all(isinstance(c, (int, float)) for c in (item.choices() or [0.0]))
+                    for item in space.items.values())
+        self.labels = {"max": "max subnet (last listed choices)", "min": "min subnet (first listed choices)"} \
+            if named else {}
         if config.evaluate_max:
             self.subnets.append(("max", space.max()))
         if config.evaluate_min:
@@ -214,10 +220,13 @@ class DynamicDistEvalHook:
         return results
 
 
-def format_results(results: Mapping[str, Mapping[str, float]], units: str) -> dict[str, str]:
-    """Summary rows: ``"max subnet" -> "top-1 97.50%, 1.234 MFLOPs, 0.056 M params"``."""
+def format_results(results: Mapping[str, Mapping[str, float]], units: str,
+                   labels: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Summary rows: ``"max subnet (BN calibrated)" -> "top-1 97.50%, 1.234 MFLOPs, 0.056 M params"``
+    (``labels``: another name than "NAME subnet" for some)."""
     out = {}
     for name, m in results.items():
-        out[f"{name} subnet (BN calibrated)"] = (f"top-1 {m['accuracy/top1']:.2f}%, {m['flops']:.3f} {units}FLOPs, "
-                                                 f"{m['params']:.3f} {units} params")
+        label = (labels or {}).get(name, f"{name} subnet")
+        out[f"{label} (BN calibrated)"] = (f"top-1 {m['accuracy/top1']:.2f}%, {m['flops']:.3f} {units}FLOPs, "
+                                           f"{m['params']:.3f} {units} params")
     return out

@@ -124,7 +124,7 @@ class OneShotNAS(GmlAlgorithm):
         from mmengine.logging import MMLogger, print_log
 
         units = self.config.search_eval_cfg.evaluator.units
-        for name, line in format_results(results, units).items():
+        for name, line in format_results(results, units, self.eval_hook.labels).items():
             print_log(f"epoch {epoch}: {name}: {line}", logger=MMLogger.get_current_instance())
         runner = getattr(self.run_info, "runner", None)
         if runner is not None and runner.rank == 0:
@@ -141,7 +141,7 @@ class OneShotNAS(GmlAlgorithm):
             current = runner.iter if runner is not None else None
             results = self.subnet_results if (current is not None and current == self._evaluated_at) else \
                 self._dynamic_eval(current or 0, getattr(runner, "epoch", 0))
-            rows.update(format_results(results, self.config.search_eval_cfg.evaluator.units))
+            rows.update(format_results(results, self.config.search_eval_cfg.evaluator.units, self.eval_hook.labels))
         if runner is None or runner.rank == 0:
             path = save_checkpoint(supernet_checkpoint(self), Path(run.work_dir) / "supernet.pth")
             rows["supernet"] = str(path)
