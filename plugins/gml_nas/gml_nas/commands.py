@@ -70,41 +70,33 @@ def run_search(session: Session, search: SearchConfig, out_dir: Path, resume: bo
     toml_path, json_path = write_results(entries, out_dir, header=header)
     front = [{"score": round(r["score"], 4), "flops": int(r["flops"]), "params": int(r["params"]),
               "arch": space.nest(r["subnet"])} for r in evo.front("flops")]
+    scored = [{"score": evo.scores[k], **evo.costs[k]} for k in evo.scores]
     front_files = write_front(front, out_dir, f"accuracy-vs-FLOPs front of the {len(evo.scores)} scored candidates "
-                              f"(top-1 % on the {session.search_split_name})")
+                              f"(top-1 % on the {session.search_split_name})", scored, search.flops_limit,
+                              entries[0] if entries else None)
     return {"entries": entries, "toml": toml_path, "json": json_path, "evaluated": len(evo.scores),
             "front": front, "front_files": front_files, "split": session.search_split_name}
 
 
-def write_front(front: list[dict[str, Any]], out_dir: Path, title: str) -> list[Path]:
-    """``front.json``, ``front.md`` (a table) and, with matplotlib installed, ``front.png``."""
+def write_front(front: list[dict[str, Any]], out_dir: Path, title: str, candidates: list[dict[str, Any]] = (),
+                flops_limit: Optional[float] = None, chosen: Optional[dict[str, Any]] = None) -> list[Path]:
+    """``front.json``, ``front.md`` (a table) and, with matplotlib installed, ``front.png`` (the front among
+    all scored ``candidates``, the ``chosen`` subnet and the limit)."""
     rows = [f"| {i + 1} | {p['flops'] / 1e6:.3f} | {p['params'] / 1e3:.1f} | {p['score']:.2f} |"
             for i, p in enumerate(front)]
     table = "\n".join([f"{title}\n", "| # | MFLOPs | K params | top-1 % |", "|---:|---:|---:|---:|", *rows]) + "\n"
     paths = [atomic_write_text(out_dir / "front.json", json.dumps({"title": title, "front": front}, indent=2)),
              atomic_write_text(out_dir / "front.md", table)]
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401
     except ImportError:
         return paths
-    matplotlib.use("Agg")
-    import io
-
-    import matplotlib.pyplot as plt
-
     from gml_core.api import atomic_write_bytes
 
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.plot([p["flops"] / 1e6 for p in front], [p["score"] for p in front], "o-")
-    ax.set_xlabel("MFLOPs (a multiply-add = 2 FLOPs)")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title(title, fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    paths.append(atomic_write_bytes(out_dir / "front.png", buf.getvalue()))
+    from .front_plot import front_png
+
+    png = front_png(front, list(candidates) or front, title, flops_limit, chosen)
+    paths.append(atomic_write_bytes(out_dir / "front.png", png))
     return paths
 
 
