@@ -11,13 +11,12 @@ def front_figure(front: Sequence[dict[str, Any]], candidates: Sequence[dict[str,
                  flops_limit: Optional[float] = None, chosen: Optional[dict[str, Any]] = None) -> Any:
     """A matplotlib Figure: the scored candidates (grey), the front as a staircase (each front point holds
     until a costlier one beats it), the chosen subnet (star) and the FLOPs limit (dashed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a bare Figure, not pyplot: no global backend switch or figure registry in the caller's process
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.scatter([c["flops"] / 1e6 for c in candidates], [c["score"] for c in candidates], s=14, color="0.65",
                label=f"scored candidates ({len(candidates)})", zorder=1)
     xs, ys = [p["flops"] / 1e6 for p in front], [p["score"] for p in front]
@@ -41,10 +40,6 @@ def front_figure(front: Sequence[dict[str, Any]], candidates: Sequence[dict[str,
 
 def front_png(*args: Any, **kwargs: Any) -> bytes:
     """:func:`front_figure` as PNG bytes."""
-    import matplotlib.pyplot as plt
-
-    fig = front_figure(*args, **kwargs)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
+    front_figure(*args, **kwargs).savefig(buf, format="png", dpi=110)
     return buf.getvalue()
