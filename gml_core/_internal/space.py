@@ -45,6 +45,11 @@ class SpaceItem:
         raise NotImplementedError
 
     @property
+    def extremes_by_size(self) -> bool:
+        """``max_value`` / ``min_value`` are the largest / smallest value (else the last / first listed)."""
+        return True
+
+    @property
     def finite(self) -> bool:
         return self.choices() is not None
 
@@ -118,11 +123,15 @@ class Categorical(SpaceItem):
     def choices(self) -> list[Any]:
         return list(self.data)
 
+    @property
+    def extremes_by_size(self) -> bool:
+        return all(is_number(d) for d in self.data)
+
     def max_value(self) -> Any:
-        return max(self.data) if all(is_number(d) for d in self.data) else self.data[-1]
+        return max(self.data) if self.extremes_by_size else self.data[-1]
 
     def min_value(self) -> Any:
-        return min(self.data) if all(is_number(d) for d in self.data) else self.data[0]
+        return min(self.data) if self.extremes_by_size else self.data[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "Categorical", "data": list(self.data), "default": self.default}

@@ -52,3 +52,11 @@ def test_bad_tables_name_their_key_path(table, path, message):
         space_item(table, "x")
     (got_path, got_message), = info.value.problems
     assert got_path == path and message in got_message
+
+
+def test_extremes_follow_size_for_numbers_and_listing_for_names():
+    ops = Categorical(["shuffle_3x3", "shuffle_7x7", "xception"])
+    assert not ops.extremes_by_size and (ops.min_value(), ops.max_value()) == ("shuffle_3x3", "xception")
+    widths = Categorical([16, 8, 12])
+    assert widths.extremes_by_size and (widths.min_value(), widths.max_value()) == (8, 16)
+    assert Int(2, 6).extremes_by_size and not Categorical([True, False]).extremes_by_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
@@ -78,7 +78,7 @@ def run_search(session: Session, search: SearchConfig, out_dir: Path, resume: bo
             "front": front, "front_files": front_files, "split": session.search_split_name}
 
 
-def write_front(front: list[dict[str, Any]], out_dir: Path, title: str, candidates: list[dict[str, Any]] = (),
+def write_front(front: list[dict[str, Any]], out_dir: Path, title: str, candidates: Sequence[dict[str, Any]] = (),
                 flops_limit: Optional[float] = None, chosen: Optional[dict[str, Any]] = None) -> list[Path]:
     """``front.json``, ``front.md`` (a table) and, with matplotlib installed, ``front.png`` (the front among
     all scored ``candidates``, the ``chosen`` subnet and the limit)."""

@@ -182,8 +182,7 @@ class DynamicDistEvalHook:
         self.subnets: list[tuple[str, dict[str, Any]]] = []
         # where a key lists named choices (SPOS's ops), "max" / "min" are the last / first listed, not
         # the largest / smallest subnet: the summary says so
-        named = any(not all(isinstance(c, (int, float)) for c in (item.choices() or [0.0]))
-                    for item in space.items.values())
+        named = not all(item.extremes_by_size for item in space.items.values())
         self.labels = {"max": "max subnet (last listed choices)", "min": "min subnet (first listed choices)"} \
             if named else {}
         if config.evaluate_max:
