@@ -4,8 +4,9 @@ per-job timeouts, assessors and the task store."""
 from __future__ import annotations
 
 import json
+import subprocess
 
-from hpo_helpers import PY, report_cmd
+from hpo_helpers import BIN, PY, report_cmd
 
 from gml_hpo.records import TrialState
 
@@ -51,6 +52,33 @@ def test_failed_trial_records_exit_code_and_log_tail_and_the_task_goes_on(kit):
     assert t["t0002"].state == TrialState.SUCCEEDED and t["t0002"].reward == 0.7
     assert t["t0003"].state == TrialState.FAILED and t["t0003"].exit_code == 127
     assert "not found" in t["t0003"].reason
+
+
+def test_a_task_whose_first_trials_all_fail_stops_instead_of_spending_its_budget(kit):
+    # a misconfigured task (here: every trial exits 2) ends FAILED after max_failed_before_success (default 5)
+    # failures, with the reason; before, it launched every one of its trials
+    broken = [f"exit 2  # {i}" for i in range(12)]
+    assert kit.run(cmd_task(kit, "broken", broken)) == "FAILED"
+    trials = kit.trials("broken")
+    assert sum(t.state == TrialState.FAILED for t in trials.values()) == 5 and len(trials) <= 6
+    store = kit.store("broken")
+    reason = store.meta("end_reason")
+    store.close()
+    assert reason.startswith("the first 5 finished trials all failed or reported no 'acc'")
+    assert "max_failed_before_success: 5" in reason and "search-ctl show -t broken" in reason
+    # null: never stop for failures; and once a trial has succeeded, later failures never stop the task
+    off = cmd_task(kit, "off", broken[:7], scheduler={"parallel_size": 1, "stop_criterion": {"max_failed_before_success": None}})
+    assert kit.run(off) == "DONE" and len(kit.trials("off")) == 7
+    late = cmd_task(kit, "late", [report_cmd([0.5])] + broken[:6], scheduler={"parallel_size": 1})
+    assert kit.run(late) == "DONE" and len(kit.trials("late")) == 7
+
+
+def test_search_run_exits_1_when_the_task_failed_fast(kit):
+    task_file = kit.write(cmd_task(kit, "exit1", [f"exit 3  # {i}" for i in range(4)],
+                                   scheduler={"stop_criterion": {"max_failed_before_success": 2}}))
+    out = subprocess.run([str(BIN / "search-run"), str(task_file), "-q"], cwd=kit.root, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
 
 
 def test_max_tries_counts_every_trial_once(kit):

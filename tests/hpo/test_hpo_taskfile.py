@@ -124,3 +124,14 @@ def test_search_init_writes_a_valid_commented_file_or_nothing(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2 and "task.template" in bad.stderr and "task.search_args.lr" in bad.stderr
     assert not (tmp_path / "u.yaml").exists()
+
+
+def test_max_failed_before_success_must_be_positive_or_null(tmp_path):
+    raw = {"task": {"name": "t", "template": "run {x}", "search_args": {"x": {"type": "Int", "lower": 1, "upper": 3}}},
+           "scheduler": {"stop_criterion": {"max_failed_before_success": 0}}}
+    assert problems_of(raw, tmp_path) == {"scheduler.stop_criterion.max_failed_before_success":
+                                          "must be >= 1 or null (never), got 0"}
+    raw["scheduler"]["stop_criterion"]["max_failed_before_success"] = None
+    assert load_task(raw, cwd=tmp_path).max_failed_before_success is None
+    del raw["scheduler"]["stop_criterion"]
+    assert load_task(raw, cwd=tmp_path).max_failed_before_success == 5

@@ -65,6 +65,7 @@ class Scheduler:
         self.exhausted = False
         self.best: tuple[float, str] | None = None
         self.submit_failures = 0
+        self.failed = 0  # trials that ended FAILED or NO_REWARD (fail fast while none has succeeded)
         self._signals = 0
         self._signal_name: str | None = None
         self._tracker_failed = False
@@ -155,7 +156,7 @@ class Scheduler:
 
     # -- main entry ------------------------------------------------------------------------
     def run(self) -> str:
-        """Run until the task ends; return its end state (DONE, STOPPED or INTERRUPTED)."""
+        """Run until the task ends; return its end state (DONE, STOPPED, FAILED or INTERRUPTED)."""
         lock = TaskLock(self.task_dir)
         if not lock.acquire():
             raise GmlUserError(f"task '{self.cfg.name}' is already being run by another scheduler "
@@ -231,6 +232,7 @@ class Scheduler:
         for t in self.store.trials():
             values = [v for _, v in self.store.history(t.trial_id, self.reward_attribute)]
             if t.state.finished:
+                self.failed += t.state in (TrialState.FAILED, TrialState.NO_REWARD)
                 finished.append((t.params, None if t.state in (TrialState.FAILED, TrialState.NO_REWARD)
                                  else t.reward))
                 if self.assessor:
@@ -400,6 +402,7 @@ class Scheduler:
                      JobState.TIMEOUT: TrialState.TIMEOUT}.get(status.state, TrialState.FAILED)
             reason = f"{status.state.value.lower()}: {status.reason}".rstrip(": ")
         if state in (TrialState.FAILED, TrialState.NO_REWARD):
+            self.failed += 1
             log_tail = tail(rec.log_path, 20)
             if log_tail:
                 reason = f"{reason}\n{log_tail}"
@@ -423,6 +426,11 @@ class Scheduler:
             target = self.cfg.max_reward
             if target is not None and not self.stopping and (reward >= target if self.maximize else reward <= target):
                 self._request_task_stop(f"max_reward {target} reached by {rec.trial_id}", "DONE")
+        limit = self.cfg.max_failed_before_success
+        if self.best is None and limit is not None and self.failed >= limit:
+            self._request_task_stop(f"the first {self.failed} finished trials all failed or reported no "
+                                    f"'{self.reward_attribute}' (stop_criterion.max_failed_before_success: {limit}); "
+                                    f"their reasons: search-ctl show -t {self.cfg.name}", "FAILED")
 
     def _no_reward_reason(self, rt: RunningTrial) -> str:
         attr, bad = self.reward_attribute, rt.reader.rejected

@@ -79,6 +79,9 @@ class StopCriterion:
     time_limits: Any = None
     max_reward: Optional[float] = None
     time_limits_per_job: Any = None
+    # a task whose first N finished trials all failed (or reported no reward) is misconfigured: stop it
+    # instead of spending max_tries on the same error; null: never
+    max_failed_before_success: Optional[int] = 5
 
 
 @attrs.frozen(kw_only=True)
@@ -119,6 +122,7 @@ class TaskConfig:
     time_limits_s: Optional[float]
     time_limits_per_job_s: Optional[float]
     max_reward: Optional[float]
+    max_failed_before_success: Optional[int]
     grace_period_s: float
     generate_log: bool
     raw: dict[str, Any]
@@ -365,6 +369,9 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
                 problems.append(("scheduler.poll_interval", f"must be > 0, got {sched.poll_interval}"))
         if stop.max_tries is not None and stop.max_tries < 1:
             problems.append(("scheduler.stop_criterion.max_tries", f"must be >= 1, got {stop.max_tries}"))
+        if stop.max_failed_before_success is not None and stop.max_failed_before_success < 1:
+            problems.append(("scheduler.stop_criterion.max_failed_before_success",
+                             f"must be >= 1 or null (never), got {stop.max_failed_before_success}"))
         raw_stop = raw_sched.get("stop_criterion") if isinstance(raw_sched.get("stop_criterion"), dict) else {}
         for key, value, path in (("time_limits", raw_stop.get("time_limits"), "scheduler.stop_criterion.time_limits"),
                                  ("time_limits_per_job", raw_stop.get("time_limits_per_job"),
@@ -412,6 +419,7 @@ def load_task(source: str | Path | dict[str, Any], *, cwd: Path | None = None,
         searcher_component=searcher_comp, scheduler=sched, executor=executor, assessor=assessor,
         tracker=tracker, max_tries=stop.max_tries, time_limits_s=times["time_limits"],
         time_limits_per_job_s=times["time_limits_per_job"], max_reward=stop.max_reward,
+        max_failed_before_success=stop.max_failed_before_success,
         grace_period_s=times["grace_period"] or 10.0, generate_log=generate_log, raw=raw, source=name_of_source,
     )
 

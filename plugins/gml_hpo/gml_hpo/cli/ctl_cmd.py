@@ -95,11 +95,9 @@ def stop_cmd(task: str, work_dir: str | None, wait: bool) -> None:
 def resume_cmd(task: str, work_dir: str | None, quiet: bool) -> None:
     """Resume a task from its store (same as search-run TASK_FILE --resume)."""
     from ..tasks import find_task
-    from .run_cmd import execute
+    from .run_cmd import EXIT_CODES, execute
 
-    state = execute(None, True, quiet, task_dir=find_task(task, work_dir))
-    if state == "INTERRUPTED":
-        sys.exit(130)
+    sys.exit(EXIT_CODES.get(execute(None, True, quiet, task_dir=find_task(task, work_dir)), 0))
 
 
 def export_rows(store) -> list[dict]:

@@ -112,7 +112,8 @@ def render_task_file(data: dict[str, Any]) -> str:
         "scheduler:",
         "  type: LocalScheduler        # where trials run (SlurmScheduler with gml-hpo's Slurm executor)",
         f"  parallel_size: {sch['parallel_size']}            # concurrent trials",
-        "  stop_criterion:             # any of: max_tries, time_limits, max_reward, time_limits_per_job",
+        "  stop_criterion:             # any of: max_tries, time_limits, max_reward, time_limits_per_job,",
+        "                              # max_failed_before_success (default 5: stop a task whose first trials all fail)",
     ]
     for key, comment in (("max_tries", "trials in all"), ("time_limits", "whole task, e.g. 2h"),
                          ("max_reward", "stop once a trial reaches it"),

@@ -9,6 +9,8 @@ from rich.console import Console
 
 from .common import run_standalone
 
+EXIT_CODES = {"INTERRUPTED": 130, "FAILED": 1}  # by end state; DONE and STOPPED exit 0
+
 
 def execute(task_file: str | None, resume: bool, quiet: bool = False, task_dir=None) -> str:
     """Run (or resume) a task to its end; print the final table; return the end state."""
@@ -46,9 +48,7 @@ def execute(task_file: str | None, resume: bool, quiet: bool = False, task_dir=N
 @click.option("-q", "--quiet", is_flag=True, help="No live view, no final table.")
 def run_command(task_file: str, resume: bool, quiet: bool) -> None:
     """Run the search described by TASK_FILE (YAML or TOML) in the foreground."""
-    state = execute(task_file, resume, quiet)
-    if state == "INTERRUPTED":
-        sys.exit(130)
+    sys.exit(EXIT_CODES.get(execute(task_file, resume, quiet), 0))
 
 
 def main(argv: list[str] | None = None) -> None:
