@@ -156,6 +156,8 @@ def main() -> None:
     parser.add_argument("--variants", default="", help="comma-separated indices into the variant list (default all)")
     parser.add_argument("--no-scratch", action="store_true")
     parser.add_argument("--scratch-only", action="store_true", help="only the from-scratch rows (the same 5 subnets)")
+    parser.add_argument("--scratch-subnets", default="min,q20,q50,q80,max", metavar="NAME,NAME",
+                        help="which of the 5 subnets get a from-scratch row (e.g. q50 alone, to split long runs)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every variant, e.g. data.dataset.train_limit=0 (the full training set)")
     parser.add_argument("--calib-sweep", default="", metavar="N,N",
@@ -173,6 +175,9 @@ def main() -> None:
     if args.summarise:
         print(json.dumps(summarise(args.summarise)))
         return
+    unknown = set(args.scratch_subnets.split(",")) - {"min", "q20", "q50", "q80", "max"}
+    if unknown:
+        parser.error(f"--scratch-subnets: unknown {sorted(unknown)}; accepted: min, q20, q50, q80, max")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = list(VARIANTS)
@@ -206,7 +211,8 @@ def main() -> None:
             write(out, line)
         if last is not None and not args.no_scratch:
             scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
-                                                                        args.epochs, seed)} for n, s in last["span"]]
+                                                                        args.epochs, seed)}
+                       for n, s in last["span"] if n in args.scratch_subnets.split(",")]
             write(out, {"variant": "scratch", "overrides": args.set, "epochs": args.epochs, "seed": seed, "config": shown, "rows": scratch})
 
 
