@@ -66,6 +66,10 @@ def test_a_task_whose_first_trials_all_fail_stops_instead_of_spending_its_budget
     store.close()
     assert reason.startswith("the first 5 finished trials all failed or reported no 'acc'")
     assert "max_failed_before_success: 5" in reason and "search-ctl show -t broken" in reason
+    # resumed unchanged, it stops again at its next failure (the earlier ones are counted from the store)
+    data = cmd_task(kit, "broken", broken)
+    assert kit.run(data, resume=True) == "FAILED"
+    assert sum(t.state == TrialState.FAILED for t in kit.trials("broken").values()) == 6
     # null: never stop for failures; and once a trial has succeeded, later failures never stop the task
     off = cmd_task(kit, "off", broken[:7], scheduler={"parallel_size": 1, "stop_criterion": {"max_failed_before_success": None}})
     assert kit.run(off) == "DONE" and len(kit.trials("off")) == 7
