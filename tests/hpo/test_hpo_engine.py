@@ -85,6 +85,26 @@ def test_search_run_exits_1_when_the_task_failed_fast(kit):
     assert out.returncode == 1, out.stdout + out.stderr
 
 
+def test_a_task_stop_gives_its_reason_once_and_one_short_line_per_cancelled_trial(kit):
+    # two trials fail at once while two others sleep: the fail-fast reason is printed when the task starts
+    # stopping and in its end line, and each cancelled trial says so in one short line (it used to repeat
+    # the whole reason per trial)
+    commands = ["exit 3  # 0", "exit 3  # 1", "sleep 30  # 2", "sleep 30  # 3"]
+    task_file = kit.write(cmd_task(kit, "loud", commands, scheduler={"parallel_size": 4,
+                                                                      "stop_criterion": {"max_failed_before_success": 2}}))
+    out = subprocess.run([str(BIN / "search-run"), str(task_file)], cwd=kit.root, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    with_reason = [x for x in lines if "max_failed_before_success: 2" in x]
+    assert [x.split()[2] for x in with_reason] == ["stopping_task:", "end:"], out.stdout
+    cancelled = [x for x in lines if " stopping: " in x]
+    assert sorted(x.split()[1] for x in cancelled) == ["t0003", "t0004"], out.stdout
+    assert all(x.endswith("stopping: cancelled, the task is stopping") for x in cancelled), out.stdout
+    trials = kit.trials("loud")  # the stored reason of a cancelled trial still says why
+    assert trials["t0003"].state == TrialState.CANCELLED and "max_failed_before_success: 2" in trials["t0003"].reason
+
+
 def test_max_tries_counts_every_trial_once(kit):
     data = kit.task("tries", "echo 'GML_HPO_REPORT {{\"acc\": '{x}'}}'", {"x": {"type": "Real", "lower": 0, "upper": 1}},
                     searcher={"type": "RandomSearcher", "seed": 3}, scheduler={"stop_criterion": {"max_tries": 5}})

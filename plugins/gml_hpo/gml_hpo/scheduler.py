@@ -444,13 +444,14 @@ class Scheduler:
             extra += f"; bad report line: {bad['(report line)']}"
         return f"exit code 0, but {how}{extra}"
 
-    def _request_stop(self, rt: RunningTrial, intent: TrialState, reason: str) -> None:
+    def _request_stop(self, rt: RunningTrial, intent: TrialState, reason: str, announce: str | None = None) -> None:
+        """Ask ``rt`` to stop; ``reason`` is stored with the trial, ``announce`` (default: the reason) is the event."""
         rec = rt.record
         now = time.time()
         rec.stop_intent, rec.stop_requested_at, rec.reason = intent.value, now, reason
         self.store.update_trial(rec.trial_id, stop_intent=intent.value, stop_requested_at=now, reason=reason,
                                 event=("stopping", reason))
-        self.on_event("stopping", rec.trial_id, reason)
+        self.on_event("stopping", rec.trial_id, announce or reason)
         try:
             self.executor.cancel(rec.handle, graceful=True)
         except Exception as exc:
@@ -479,7 +480,8 @@ class Scheduler:
         self.on_event("stopping_task", None, reason)
         for rt in list(self.running.values()):
             if not rt.record.stop_intent:
-                self._request_stop(rt, TrialState.CANCELLED, reason)
+                # the task's stopping_task event already gave the reason: one short line per trial
+                self._request_stop(rt, TrialState.CANCELLED, reason, announce="cancelled, the task is stopping")
 
     def _check_task_stop(self) -> None:
         if self.stopping:
