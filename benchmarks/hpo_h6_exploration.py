@@ -9,6 +9,8 @@ stays above -3.25 ("stuck"), and the seeds 0-9 mean at 50 (the issue's 10 seeds)
 * ``thompson-K``: every K-th model-based suggestion is a Thompson sample (one joint posterior draw
   over 1,024 uniform points, its argmax) instead of the log-EI maximiser;
 * ``fit-starts``: the GP's MAP fit also starts from length scales 0.1, 0.2 and 2 in every dimension;
+* ``ucb`` / ``pi``: mean + 2 sd / log probability of improvement instead of log EI; ``hedge``: GP-Hedge over
+  EI, PI and UCB (Hoffman et al. 2011);
 * ``laplace-K``: log EI averaged over K GPs, the MAP fit and K - 1 hyper-parameter draws from a Laplace
   approximation of their posterior, importance-weighted (Snoek et al. 2012 integrate EI over the
   hyper-parameters by slice sampling; this is a cheaper stand-in for it).
@@ -31,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from hpo_searchers import FUNCTIONS, log_regret, run_gml  # noqa: E402
 from scipy.linalg import solve_triangular  # noqa: E402
+from scipy.special import log_ndtr  # noqa: E402
+from scipy.stats import norm  # noqa: E402
 
 from gml_hpo.searchers.bo import BOSearcher  # noqa: E402
 from gml_hpo.searchers.gp import GP, matern52  # noqa: E402
@@ -117,6 +121,58 @@ def laplace_mixture(k: int) -> type:
     return LaplaceMixture
 
 
+class _Acquisition:
+    """A GP seen through another acquisition than log EI, under the ``log_ei`` name ``_maximise`` calls:
+    ``pi`` is log P(improvement), ``ucb`` is mean + 2 sd (both on the standardised scale)."""
+
+    def __init__(self, gp, kind: str):
+        self.gp, self.kind = gp, kind
+
+    def log_ei(self, Xs, best, grad=False):
+        if self.kind == "ei":
+            return self.gp.log_ei(Xs, best, grad)
+        out = self.gp.posterior(Xs, grad=grad)
+        mu, sd = out[0], out[1]
+        if self.kind == "ucb":
+            value = mu + 2.0 * sd
+            return (value, out[2] + 2.0 * out[3]) if grad else value
+        z = (mu - best) / sd
+        value = log_ndtr(z)
+        if not grad:
+            return value
+        dz = (out[2] - z[:, None] * out[3]) / sd[:, None]
+        return value, np.exp(norm.logpdf(z) - value)[:, None] * dz
+
+
+def only(kind: str) -> type:
+    class OneAcquisition(BOSearcher):
+        def _maximise(self, gp, best, X, y):
+            return super()._maximise(_Acquisition(gp, kind), best, X, y)
+
+    return OneAcquisition
+
+
+class Hedge(BOSearcher):
+    """GP-Hedge (Hoffman, Brochu and de Freitas, UAI 2011): each step every acquisition of the portfolio
+    (EI, PI, UCB) nominates its maximiser; one is picked with probability proportional to exp(eta * gain),
+    and after the next fit each acquisition's gain grows by the posterior mean at its last nominee."""
+
+    KINDS, ETA = ("ei", "pi", "ucb"), 1.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._nominees, self._gains = None, np.zeros(len(self.KINDS))
+
+    def _maximise(self, gp, best, X, y):
+        if self._nominees is not None:
+            self._gains += gp.posterior(self._nominees)[0]
+        ranked = [super(Hedge, self)._maximise(_Acquisition(gp, k), best, X, y) for k in self.KINDS]
+        self._nominees = np.array([r[0] for r in ranked])
+        logits = self.ETA * (self._gains - self._gains.max())
+        p = np.exp(logits) / np.exp(logits).sum()
+        return ranked[int(self._np_rng(9).choice(len(self.KINDS), p=p))]
+
+
 def variant_class(name: str) -> type:
     if name == "default":
         return BOSearcher
@@ -124,9 +180,13 @@ def variant_class(name: str) -> type:
         return thompson_every(int(name.rpartition("-")[2]))
     if name == "fit-starts":
         return MoreFitStarts
+    if name in ("pi", "ucb"):
+        return only(name)
+    if name == "hedge":
+        return Hedge
     if name.startswith("laplace-"):
         return laplace_mixture(int(name.rpartition("-")[2]))
-    raise SystemExit(f"unknown variant {name!r}; accepted: default, thompson-K, fit-starts, laplace-K")
+    raise SystemExit(f"unknown variant {name!r}; accepted: default, thompson-K, fit-starts, laplace-K, pi, ucb, hedge")
 
 
 def main() -> None:
