@@ -42,18 +42,8 @@ def plot_best_so_far(store: TaskStore, path: Path) -> Path | None:
     for state, color in _COLORS.items():
         if any(t.state.value == state and t.reward is not None for t in done):
             ax.scatter([], [], color=color, s=22, label=state.lower())
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("finished trials")
-    ax.set_ylabel(attr)
-    ax.set_title(f"{store.meta('name')}: {attr} ({'maximize' if maximize else 'minimize'})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path, "finished trials", attr,
+                 f"{store.meta('name')}: {attr} ({'maximize' if maximize else 'minimize'})")
 
 
 def plot_curves(store: TaskStore, path: Path) -> Path | None:
@@ -81,12 +71,17 @@ def plot_curves(store: TaskStore, path: Path) -> Path | None:
         if state in present:
             ax.plot([], [], color=color, ls="--" if state in ("EARLY_STOPPED", "TIMEOUT") else "-",
                     marker="x" if state in ("EARLY_STOPPED", "TIMEOUT") else None, label=state.lower())
+    return _save(plt, fig, ax, path, "step", attr, f"{store.meta('name')}: intermediate {attr} (x = early stopped)")
+
+
+def _save(plt, fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Integer x ticks, labels, grid and legend, then write ``path`` and free the figure."""
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("step")
-    ax.set_ylabel(attr)
-    ax.set_title(f"{store.meta('name')}: intermediate {attr} (x = early stopped)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
