@@ -16,6 +16,13 @@ stays above -3.25 ("stuck"), and the seeds 0-9 mean at 50 (the issue's 10 seeds)
   hyper-parameters by slice sampling; this is a cheaper stand-in for it).
 
     python benchmarks/hpo_h6_exploration.py --seeds 30 --variants default thompson-3 thompson-4 fit-starts laplace-8
+
+``--basins`` instead traces the shipped BOSearcher run by run: which of the two basins (the global minimum
+and the local one at -3.20) its trials ever come within 0.3 of, from which trial on, and how far the best of
+its random initial points lies from each; the last line counts the runs whose outcome that nearer basin
+predicts.
+
+    python benchmarks/hpo_h6_exploration.py --seeds 30 --basins
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ from gml_hpo.searchers.bo import BOSearcher  # noqa: E402
 from gml_hpo.searchers.gp import GP, matern52  # noqa: E402
 
 STUCK_ABOVE = -3.25
+GLOBAL_MIN = np.array([0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573])  # -3.32237
+LOCAL_MIN = np.array([0.4047, 0.8824, 0.8461, 0.5740, 0.1389, 0.0385])  # -3.20316
+NEAR = 0.3
 
 
 def thompson_every(k: int) -> type:
@@ -189,12 +199,40 @@ def variant_class(name: str) -> type:
     raise SystemExit(f"unknown variant {name!r}; accepted: default, thompson-K, fit-starts, laplace-K, pi, ucb, hedge")
 
 
+def basins(seeds: int, budget: int) -> None:
+    """Per run of the shipped BOSearcher: the basins its trials reach, and the one its random start is nearer."""
+    fn, bounds, minimum = FUNCTIONS["hartmann6"]
+    n_init, predicted = BOSearcher(_space(), None).n_initial, 0
+    for seed in range(seeds):
+        points = []
+        values = run_gml("gml-bo", lambda x: points.append(np.array(x)) or fn(x), bounds, budget, seed)[0]
+        X, v = np.array(points), np.array(values)
+        to_g, to_l = np.linalg.norm(X - GLOBAL_MIN, axis=1), np.linalg.norm(X - LOCAL_MIN, axis=1)
+        first = [int(np.argmax(d < NEAR)) + 1 if (d < NEAR).any() else None for d in (to_g, to_l)]
+        start = int(np.argmin(v[:n_init]))
+        found = v.min() <= STUCK_ABOVE
+        predicted += found == (to_g[start] < to_l[start])
+        print(f"seed {seed:2d}: best {v.min():.4f} ({'global' if found else 'stuck'}); first trial within {NEAR} of the "
+              f"global / local minimum: {first[0] or '-'} / {first[1] or '-'}; best of the {n_init} random points "
+              f"({v[start]:.2f}) is {to_g[start]:.2f} / {to_l[start]:.2f} from them", flush=True)
+    print(f"the basin the best random point is nearer predicts the outcome in {predicted} of {seeds} runs")
+
+
+def _space():
+    from gml_hpo.space import Dim, SearchSpace
+
+    return SearchSpace([Dim(f"x{i}", "Real", 0.0, 1.0) for i in range(6)])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", nargs="+", default=["default", "thompson-3", "thompson-4", "fit-starts"])
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--budget", type=int, default=50)
+    ap.add_argument("--basins", action="store_true", help="trace the shipped BOSearcher's runs (see above)")
     args = ap.parse_args()
+    if args.basins:
+        return basins(args.seeds, args.budget)
     fn, bounds, minimum = FUNCTIONS["hartmann6"]
     for name in args.variants:
         cls = variant_class(name)

@@ -10,6 +10,11 @@ regret is compared at equal numbers of finished trials.
     python benchmarks/hpo_searchers.py --seeds 10 --budget 50 --parallel 1 2 4 \
         --out docs/benchmarks/hpo_searchers.json --plot docs/benchmarks/hpo_searchers.png
 
+With ``--common-start N`` every method's first N trials on seed s are the same N uniform points
+(drawn from the seed alone; Optuna gets them with ``enqueue_trial``, a gml searcher with ``observe``),
+and each method goes on from there with its own defaults: the comparison then holds the random start
+fixed and measures what the methods do with it (common random numbers).
+
 Optuna columns need optuna (``pip install gml-hpo[bench]``); without it they are skipped.
 BLAS is limited to one thread (tiny matrices; a shared machine).
 """
@@ -60,8 +65,15 @@ GML = ("gml-bo", "gml-tpe", "gml-random")
 OPTUNA = ("optuna-gp", "optuna-tpe")
 
 
+def common_start(bounds, n: int, seed: int) -> list[dict]:
+    """``n`` uniform points that depend on the seed only (the same for every method)."""
+    rng = np.random.default_rng([seed, 2718])
+    lo, hi = np.array(bounds, dtype=float).T
+    return [{f"x{i}": float(v) for i, v in enumerate(lo + (hi - lo) * u)} for u in rng.random((n, len(bounds)))]
+
+
 def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pending: str | None = None,
-            options: dict | None = None, searcher_class: type | None = None):
+            options: dict | None = None, searcher_class: type | None = None, start: int = 0):
     """Ask/tell with ``parallel`` trials in flight, completions in simulated time order; a new
     searcher for every run (nothing carries over between seeds). ``searcher_class`` replaces the
     searcher of ``kind`` (same options class): an ablation's variant."""
@@ -81,6 +93,11 @@ def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pe
     clock, durations = 0.0, random.Random(1000 + seed)
     running: list[tuple[float, int, dict]] = []
     values, times, asked = [], [], 0
+    for p in common_start(bounds, start, seed):  # --common-start: evaluated first, one after the other
+        y = fn([p[f"x{i}"] for i in range(len(bounds))])
+        searcher.observe(p, y)
+        values.append(y)
+        asked += 1
     while len(values) < budget:
         while len(running) < parallel and asked < budget:
             t0 = time.perf_counter()
@@ -97,7 +114,7 @@ def run_gml(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, pe
     return values, times
 
 
-def run_optuna(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1):
+def run_optuna(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1, start: int = 0):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -105,6 +122,8 @@ def run_optuna(kind: str, fn, bounds, budget: int, seed: int, parallel: int = 1)
                else optuna.samplers.TPESampler(seed=seed))
     study = optuna.create_study(direction="minimize", sampler=sampler)
     dists = {f"x{i}": optuna.distributions.FloatDistribution(lo, hi) for i, (lo, hi) in enumerate(bounds)}
+    for p in common_start(bounds, start, seed):  # --common-start: asked (and counted) like any trial
+        study.enqueue_trial(p)
     values, times = [], []
     for _ in range(budget):
         t0 = time.perf_counter()
@@ -134,6 +153,8 @@ def main() -> None:
     ap.add_argument("--pending", default=None,
                     choices=["believer", "fantasies", "liar_best", "liar_mean", "liar_worst"],
                     help="BOOptions.pending for the gml-bo runs (default: BOOptions' default)")
+    ap.add_argument("--common-start", type=int, default=0, metavar="N",
+                    help="the first N trials of every method are the same N uniform points per seed")
     ap.add_argument("--out", default=None, help="Write raw results (JSON).")
     ap.add_argument("--plot", default=None, help="Write a figure (PNG).")
     ap.add_argument("--merge", action="store_true", help="Keep the other runs already in --out.")
@@ -153,6 +174,7 @@ def main() -> None:
         print("optuna is not installed: Optuna columns skipped", flush=True)
     checkpoints = [n for n in (10, 25, 50, 100) if n <= args.budget]
     results = {"budget": args.budget, "seeds": args.seeds, "first_seed": args.first_seed, "checkpoints": checkpoints,
+               "common_start": args.common_start,
                "optuna": optuna_version, "runs": {}}
     if args.merge and args.out and Path(args.out).exists():
         results["runs"] = json.loads(Path(args.out).read_text())["runs"]
@@ -171,8 +193,10 @@ def main() -> None:
             runner = run_optuna if method in OPTUNA else run_gml
             curves, times, late = [], [], []  # late: the last 10 suggestions of each run (the most observations)
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                values, t = (runner(method, fn, bounds, args.budget, seed, parallel, args.pending)
-                             if runner is run_gml else runner(method, fn, bounds, args.budget, seed, parallel))
+                values, t = (runner(method, fn, bounds, args.budget, seed, parallel, args.pending,
+                                    start=args.common_start)
+                             if runner is run_gml else runner(method, fn, bounds, args.budget, seed, parallel,
+                                                              start=args.common_start))
                 curves.append(values)
                 times.extend(t)
                 late.extend(t[-10:])
