@@ -168,6 +168,9 @@ def main() -> None:
                         help="also train the random subnets from scratch (Spearman of scratch accuracy vs FLOPs and vs supernet)")
     parser.add_argument("--scratch-random-only", default="", metavar="START:STOP",
                         help="only train random subnets START..STOP-1 from scratch (no supernet, no other rows)")
+    parser.add_argument("--save-supernet", default="", metavar="PATH",
+                        help="write the trained supernet's weights here (one seed, one variant), for "
+                             "nas_search_budget.py --load-supernet")
     parser.add_argument("--out", default="work_dirs/bench/nas_recipe.jsonl")
     parser.add_argument("--summarise", nargs="+", metavar="JSONL",
                         help="only print the Spearman correlations of the random rows in these output files")
@@ -178,6 +181,8 @@ def main() -> None:
     unknown = set(args.scratch_subnets.split(",")) - {"min", "q20", "q50", "q80", "max"}
     if unknown:
         parser.error(f"--scratch-subnets: unknown {sorted(unknown)}; accepted: min, q20, q50, q80, max")
+    if args.save_supernet and ("," in args.seeds or "," in args.variants or not args.variants or args.scratch_only):
+        parser.error("--save-supernet: needs one seed, one variant (--variants N) and a supernet (no --scratch-only)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = list(VARIANTS)
@@ -209,6 +214,10 @@ def main() -> None:
             if last["probe"] is not None:
                 line["probe"] = last["probe"]
             write(out, line)
+            if args.save_supernet:
+                import torch
+
+                torch.save(last["algo"].state_dict(), args.save_supernet)
         if last is not None and not args.no_scratch:
             scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
                                                                         args.epochs, seed)}
