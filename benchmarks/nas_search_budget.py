@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="0.5M,1M,1.5M")
     parser.add_argument("--random", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--search-seed", type=int, default=None,
+                        help="seed of the evolution and of the random subnets (default --seed; another value "
+                             "repeats the searches on the same supernet)")
     parser.add_argument("--out", default="work_dirs/bench/nas_search_budget.json")
     parser.add_argument("--scratch", action="store_true",
                         help="also train the chosen and the randomly picked subnet from scratch (after all searches)")
@@ -42,6 +45,7 @@ def main() -> None:
     parser.add_argument("--load-supernet", default="", help="load these weights instead of training")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. train.lr=0.1")
     args = parser.parse_args()
+    search_seed = args.seed if args.search_seed is None else args.search_seed
 
     import attrs
 
@@ -99,13 +103,13 @@ def main() -> None:
         for budget in args.budgets.split(","):
             limit = parse_count(budget)
             evo = EvolutionSearch(algo.model.space, score, costs, {"flops": limit},
-                                  attrs.evolve(search_cfg, seed=args.seed))
+                                  attrs.evolve(search_cfg, seed=search_seed))
             best = evo.run()[0]
             randoms = [subnet for subnet, _ in random_subnets(algo.model.space, costs, {"flops": limit}, args.random,
-                                                               seed=args.seed + 1, max_tries=20000)]
+                                                               seed=search_seed + 1, max_tries=20000)]
             if len(randoms) < args.random:
                 print(f"note: only {len(randoms)} distinct subnets fit {budget}", flush=True)
-            picked = random_search(algo.model.space, score, costs, {"flops": limit}, args.random, seed=args.seed + 1,
+            picked = random_search(algo.model.space, score, costs, {"flops": limit}, args.random, seed=search_seed + 1,
                                    max_tries=20000)
             oracle = max(test_top1(s) for s in randoms)
             row = {"budget": budget, "limit": limit, "evaluated": len(evo.scores), "random_drawn": len(randoms),
@@ -138,7 +142,7 @@ def main() -> None:
                   flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"config": args.config, "overrides": args.overrides, "epochs": epochs, "supernet_training_s": round(seconds, 1),
+    out.write_text(json.dumps({"config": args.config, "overrides": args.overrides, "epochs": epochs, "seed": args.seed, "search_seed": search_seed, "supernet_training_s": round(seconds, 1),
                                "random": args.random, "rows": rows}, indent=2))
     plot(rows, out.with_suffix(".png"), args.config)
     print(f"wrote {out} and {out.with_suffix('.png')}")
