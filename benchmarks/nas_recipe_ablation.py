@@ -215,9 +215,9 @@ def main() -> None:
                 line["probe"] = last["probe"]
             write(out, line)
             if args.save_supernet:
-                import torch
+                from gml_core.api import save_checkpoint
 
-                torch.save(last["algo"].state_dict(), args.save_supernet)
+                save_checkpoint(last["algo"].state_dict(), args.save_supernet)
         if last is not None and not args.no_scratch:
             scratch = [{"subnet": n, "scratch_top1": R.scratch_accuracy(last["cfg"], last["bundle"], last["algo"], s,
                                                                         args.epochs, seed)}

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from gml_core.api import save_checkpoint
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nas_recipe as R  # noqa: E402
 
@@ -62,7 +64,7 @@ def main() -> None:
     else:
         algo, seconds = R.train_supernet(cfg, bundle, epochs, args.seed)
     if args.save_supernet:
-        torch.save(algo.state_dict(), args.save_supernet)
+        save_checkpoint(algo.state_dict(), args.save_supernet)
     algo.eval()
     session = Session(cfg, algo, bundle, Path("."), Path("."))
     if not session.held_out:
