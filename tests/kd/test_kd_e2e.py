@@ -94,7 +94,7 @@ def test_bad_input_exits_2_with_one_line(teacher, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "algorithm.distiller.distill_cfg.teacher[0].ckpt_path: teacher checkpoint not found: missing/best.pth" \
-        ' (a gml run with runtime.work_dir = "missing" writes it; train the teacher first' in err
+        ' (train the teacher first, e.g. a gml run with runtime.work_dir = "missing", or fix the path)' in err
     code = gml("run", str(CONFIGS / "kd_digits.toml"), "--work-dir", str(tmp_path), *QUIET,
                f'algorithm.distiller.distill_cfg.teacher[0].ckpt_path="{teacher / "best.pth"}"',
                'algorithm.distiller.distill_cfg.teacher[0].distill_head_cfg[0].student_module="head.f"')

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,13 +24,6 @@ def freeze(model: nn.Module) -> nn.Module:
     return model
 
 
-def _who_writes(ckpt: Path) -> str:
-    """Name the run that would write ``ckpt``, so the error says what to train."""
-    if ckpt.name == "best.pth" or re.fullmatch(r"epoch_\d+\.pth", ckpt.name):
-        return f'a gml run with runtime.work_dir = "{ckpt.parent}" writes it'
-    return "a gml run writes best.pth in its runtime.work_dir"
-
-
 def build_teacher(config: TeacherConfig, index: int, context: Any,
                   prefix: str = "algorithm.distiller") -> nn.Module:
     """Build teacher ``index`` and load ``ckpt_path``; an empty path only warns.
@@ -49,7 +41,8 @@ def build_teacher(config: TeacherConfig, index: int, context: Any,
         return freeze(context.build_model(config.model, f"{key}.model"))
     if not Path(ckpt).is_file():
         raise GmlUserError(f"{key}.ckpt_path: teacher checkpoint not found: {ckpt} "
-                           f"({_who_writes(Path(ckpt))}; train the teacher first, or fix the path)")
+                           f"(train the teacher first, e.g. a gml run with runtime.work_dir = \"{Path(ckpt).parent}\", "
+                           "or fix the path)")
     try:
         data = load_checkpoint(ckpt, context.trust_checkpoint)
     except GmlUserError as exc:
